@@ -1,0 +1,235 @@
+/* config.c - defaults, the "key = value" file and -o overrides, from one table. */
+#include "autoconf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util.h"
+
+enum key_type { KEY_STRING, KEY_SIZE, KEY_UINT };
+
+struct key_def {
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	unsigned long long min, max; /* for KEY_SIZE and KEY_UINT */
+};
+
+#define LIM(f) (offsetof(struct config, limits) + offsetof(struct limits, f))
+#define CFG(f) offsetof(struct config, f)
+
+static const struct key_def keys[] = {
+	{"database", KEY_STRING, CFG(database), 0, 0},
+	{"deadline", KEY_UINT, CFG(deadline), 1, 86400},
+	{"connect_timeout", KEY_UINT, CFG(connect_timeout), 2, 3600},
+	{"statement_timeout", KEY_UINT, CFG(statement_timeout), 1, 86400},
+	{"lock_timeout", KEY_UINT, CFG(lock_timeout), 1, 86400},
+	{"max_message_size", KEY_SIZE, LIM(max_message_size), 1024, (size_t)1 << 32},
+	{"max_inflated_size", KEY_SIZE, LIM(max_inflated_size), 1024, (size_t)1 << 32},
+	{"max_inflate_ratio", KEY_UINT, LIM(max_inflate_ratio), 2, 100000},
+	{"max_json_depth", KEY_UINT, LIM(max_json_depth), 4, 1000},
+	{"max_json_size", KEY_SIZE, LIM(max_json_size), 64, (size_t)1 << 32},
+	{"max_policies", KEY_SIZE, LIM(max_policies), 1, 1000000},
+	{"max_failures_per_policy", KEY_SIZE, LIM(max_failures_per_policy), 1, 10000000},
+	{"max_string_length", KEY_SIZE, LIM(max_string_length), 16, (size_t)1 << 30},
+	{"max_report_parts", KEY_SIZE, LIM(max_report_parts), 1, 100000},
+	{"max_rejected_raw", KEY_SIZE, LIM(max_rejected_raw), 0, (size_t)1 << 32},
+};
+
+void
+config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->deadline = 60;
+	c->connect_timeout = 10;
+	c->statement_timeout = 30;
+	c->lock_timeout = 10;
+	c->limits.max_message_size = (size_t)32 << 20;
+	c->limits.max_inflated_size = (size_t)64 << 20;
+	c->limits.max_inflate_ratio = 200;
+	c->limits.max_json_depth = 32;
+	c->limits.max_json_size = (size_t)64 << 20;
+	c->limits.max_policies = 1000;
+	c->limits.max_failures_per_policy = 100000;
+	c->limits.max_string_length = (size_t)64 << 10;
+	c->limits.max_report_parts = 100;
+	c->limits.max_rejected_raw = (size_t)1 << 20;
+}
+
+void
+config_free(struct config *c)
+{
+	free(c->database);
+	c->database = NULL;
+}
+
+int
+config_set(struct config *c, const char *key, const char *value, struct error *e)
+{
+	unsigned long long v;
+	size_t sz;
+
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const struct key_def *k = &keys[i];
+		char *field = (char *)c + k->offset;
+
+		if (strcmp(k->name, key) != 0)
+			continue;
+		switch (k->type) {
+		case KEY_STRING:
+			free(*(char **)field);
+			*(char **)field = xstrdup(value);
+			return 0;
+		case KEY_SIZE:
+			if (!parse_size(value, &sz) || sz < k->min || sz > k->max) {
+				error_set(e, ERR_CONFIG, "%s: \"%s\" is not a size from %llu to %llu bytes (k, M, G allowed)",
+					  key, value, k->min, k->max);
+				return -1;
+			}
+			*(size_t *)field = sz;
+			return 0;
+		case KEY_UINT:
+			if (!parse_uint(value, k->max, &v) || v < k->min) {
+				error_set(e, ERR_CONFIG, "%s: \"%s\" is not a number from %llu to %llu",
+					  key, value, k->min, k->max);
+				return -1;
+			}
+			*(unsigned *)field = (unsigned)v;
+			return 0;
+		}
+	}
+	error_set(e, ERR_CONFIG, "unknown setting \"%s\"", key);
+	return -1;
+}
+
+static char *
+trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+/* libpq's own rule for .pgpass: a secret must not be readable by others. */
+static bool
+holds_password(const char *conninfo)
+{
+	const char *scheme, *at, *colon;
+
+	if (conninfo == NULL)
+		return false;
+	if (strstr(conninfo, "password") != NULL)
+		return true;
+	if ((scheme = strstr(conninfo, "://")) == NULL)
+		return false;
+	at = strchr(scheme + 3, '@');
+	colon = strchr(scheme + 3, ':');
+	return at != NULL && colon != NULL && colon < at; /* postgresql://user:secret@host */
+}
+
+int
+config_load(struct config *c, const char *path, bool must_exist, struct error *e)
+{
+	char line[4096];
+	struct stat st;
+	unsigned lineno = 0;
+	FILE *fp;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT && !must_exist)
+			return 0;
+		error_set(e, ERR_CONFIG, "cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		error_set(e, ERR_CONFIG, "%s: not a regular file", path);
+		return -1;
+	}
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		error_set(e, ERR_TEMP, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof line, fp)) {
+		char *key, *value, *eq, *hash;
+
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(fp)) {
+			error_set(e, ERR_CONFIG, "%s:%u: line too long", path, lineno);
+			goto fail;
+		}
+		if ((hash = strchr(line, '#')) != NULL && (hash == line || isspace((unsigned char)hash[-1])))
+			*hash = '\0';
+		key = trim(line);
+		if (*key == '\0')
+			continue;
+		if ((eq = strchr(key, '=')) == NULL) {
+			error_set(e, ERR_CONFIG, "%s:%u: expected \"key = value\"", path, lineno);
+			goto fail;
+		}
+		*eq = '\0';
+		key = trim(key);
+		value = trim(eq + 1);
+		if (config_set(c, key, value, e) < 0) {
+			char msg[sizeof e->msg];
+
+			snprintf(msg, sizeof msg, "%s", e->msg);
+			error_clear(e);
+			error_set(e, ERR_CONFIG, "%s:%u: %s", path, lineno, msg);
+			goto fail;
+		}
+	}
+	if (ferror(fp)) {
+		error_set(e, ERR_CONFIG, "cannot read %s", path);
+		goto fail;
+	}
+	if (holds_password(c->database) && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+		error_set(e, ERR_CONFIG,
+			  "%s holds a password and is readable by group or others; chmod 0600 it",
+			  path);
+		goto fail;
+	}
+	fclose(fp);
+	return 0;
+fail:
+	fclose(fp);
+	return -1;
+}
+
+void
+config_print(const struct config *c, FILE *out)
+{
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const struct key_def *k = &keys[i];
+		const char *field = (const char *)c + k->offset;
+
+		switch (k->type) {
+		case KEY_STRING:
+			fprintf(out, "%s = %s\n", k->name,
+				*(char *const *)field ? (holds_password(*(char *const *)field) ? "(set, holds a password)" : *(char *const *)field) : "");
+			break;
+		case KEY_SIZE:
+			fprintf(out, "%s = %zu\n", k->name, *(const size_t *)field);
+			break;
+		case KEY_UINT:
+			fprintf(out, "%s = %u\n", k->name, *(const unsigned *)field);
+			break;
+		}
+	}
+}

@@ -1,0 +1,43 @@
+/* config.h - settings from defaults, the config file and the command line. */
+#ifndef TLSRPT_CONFIG_H
+#define TLSRPT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "status.h"
+
+struct limits {
+	size_t max_message_size;        /* bytes read from one input */
+	size_t max_inflated_size;       /* bytes out of one gzip attachment */
+	unsigned max_inflate_ratio;     /* out/in, checked once out > 1 MiB */
+	unsigned max_json_depth;
+	size_t max_json_size;           /* bytes of one JSON report */
+	size_t max_policies;            /* per report */
+	size_t max_failures_per_policy; /* failure-details entries per policy */
+	size_t max_string_length;       /* bytes of one JSON string value */
+	size_t max_report_parts;        /* candidate report parts per message */
+	size_t max_rejected_raw;        /* bytes kept in tlsrpt.rejected.raw */
+};
+
+struct config {
+	char *database;           /* libpq conninfo or URI; NULL: libpq defaults */
+	unsigned deadline;        /* seconds for one run of the program */
+	unsigned connect_timeout; /* seconds, passed to libpq */
+	unsigned statement_timeout; /* seconds, SET LOCAL in each transaction */
+	unsigned lock_timeout;      /* seconds */
+	struct limits limits;
+};
+
+void config_defaults(struct config *c);
+/* Reads "key = value" lines; '#' starts a comment. Unknown keys are refused.
+ * A file that does not exist is fine when !must_exist. A file holding a
+ * password (in database) that group or others can read is refused. */
+int config_load(struct config *c, const char *path, bool must_exist, struct error *e);
+int config_set(struct config *c, const char *key, const char *value, struct error *e);
+void config_free(struct config *c);
+/* Writes every key with its current value, as a config file would hold it. */
+void config_print(const struct config *c, FILE *out);
+
+#endif

@@ -1,0 +1,281 @@
+/* ingest.c - one input to its reports and rejections: sniff, MIME walk,
+ * inflate, report model. Whatever cannot become a report is kept, with a
+ * reason, for tlsrpt.rejected. */
+#include "autoconf.h"
+
+#include <ctype.h>
+#include <glib.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inflate.h"
+#include "ingest.h"
+#include "mime.h"
+#include "util.h"
+
+static size_t
+skip_bom_space(const unsigned char *d, size_t len)
+{
+	size_t i = 0;
+
+	if (len >= 3 && d[0] == 0xEF && d[1] == 0xBB && d[2] == 0xBF)
+		i = 3;
+	while (i < len && isspace(d[i]))
+		i++;
+	return i;
+}
+
+enum input_kind
+ingest_sniff(const unsigned char *data, size_t len)
+{
+	size_t i;
+
+	if (is_gzip(data, len))
+		return INPUT_GZIP;
+	i = skip_bom_space(data, len);
+	if (i < len && (data[i] == '{' || data[i] == '['))
+		return INPUT_JSON;
+	return INPUT_MAIL;
+}
+
+static void
+add_rejection(struct delivery *d, const struct limits *lim, const char *reason,
+	      const char *filename, const unsigned char *raw, size_t len)
+{
+	struct rejection *r;
+	size_t keep = len < lim->max_rejected_raw ? len : lim->max_rejected_raw;
+	gchar *hex;
+
+	d->rejections = xreallocarray(d->rejections, d->n_rejections + 1, sizeof *d->rejections);
+	r = &d->rejections[d->n_rejections++];
+	memset(r, 0, sizeof *r);
+	r->reason = text_clean(reason, strlen(reason), NULL);
+	r->filename = filename ? xstrdup(filename) : NULL;
+	r->raw = xmalloc(keep + 1);
+	if (keep)
+		memcpy(r->raw, raw, keep);
+	r->raw_len = keep;
+	r->original_len = len;
+	hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, raw, len);
+	snprintf(r->digest, sizeof r->digest, "%s", hex);
+	g_free(hex);
+}
+
+static void
+add_report(struct delivery *d, struct report *rep, const char *filename)
+{
+	struct found_report *fr;
+	gchar *hex;
+
+	d->reports = xreallocarray(d->reports, d->n_reports + 1, sizeof *d->reports);
+	fr = &d->reports[d->n_reports++];
+	fr->report = rep;
+	fr->filename = filename ? xstrdup(filename) : NULL;
+	hex = g_compute_checksum_for_string(G_CHECKSUM_SHA256, rep->raw_json, -1);
+	snprintf(fr->digest, sizeof fr->digest, "%s", hex);
+	g_free(hex);
+}
+
+/* One report candidate: maybe compressed, then JSON. */
+static int
+take_part(struct delivery *d, const unsigned char *data, size_t len, const char *filename,
+	  const char *fallback_domain, const struct limits *lim, struct error *e)
+{
+	struct error perr = {ERR_NONE, ""};
+	struct buf plain = {0};
+	const unsigned char *json = data;
+	size_t json_len = len, i;
+	struct report *rep;
+
+	if (len == 0) {
+		add_rejection(d, lim, "empty report part", filename, data, len);
+		return 0;
+	}
+	if (len >= 4 && memcmp(data, "PK\3\4", 4) == 0) {
+		add_rejection(d, lim, "zip archive: only gzip and plain JSON reports are read", filename, data, len);
+		return 0;
+	}
+	if (ingest_sniff(data, len) != INPUT_JSON) {
+		if (inflate_gzip(data, len, lim, &plain, NULL, &perr) < 0) {
+			buf_free(&plain);
+			if (perr.cls == ERR_TEMP) {
+				error_set(e, ERR_TEMP, "%s", perr.msg);
+				return -1;
+			}
+			add_rejection(d, lim, perr.msg, filename, data, len);
+			return 0;
+		}
+		json = plain.data;
+		json_len = plain.len;
+	}
+	i = skip_bom_space(json, json_len);
+	if (i < json_len && json[i] == '<') {
+		add_rejection(d, lim, "XML, not a TLS-RPT report (a DMARC report?)", filename, data, len);
+		buf_free(&plain);
+		return 0;
+	}
+	if (report_parse((const char *)json + i, json_len - i, fallback_domain, lim, &rep, &perr) < 0) {
+		buf_free(&plain);
+		if (perr.cls == ERR_TEMP) {
+			error_set(e, ERR_TEMP, "%s", perr.msg);
+			return -1;
+		}
+		add_rejection(d, lim, perr.msg, filename, data, len);
+		return 0;
+	}
+	buf_free(&plain);
+	add_report(d, rep, filename);
+	return 0;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+int
+ingest_bytes(const unsigned char *data, size_t len, const char *source,
+	     const struct limits *lim, struct delivery **out, struct error *e)
+{
+	struct error perr = {ERR_NONE, ""};
+	struct delivery *d = xcalloc(1, sizeof *d);
+	struct mail *m;
+	int rc = 0;
+
+	*out = d;
+	d->source = xstrdup(source ? source : "stdin");
+	d->kind = ingest_sniff(data, len);
+	if (len == 0) {
+		add_rejection(d, lim, "empty input", NULL, data, len);
+		return 0;
+	}
+	if (len > lim->max_message_size) {
+		delivery_free(d);
+		return ingest_oversized(data, len, len, source, lim, out);
+	}
+	if (d->kind != INPUT_MAIL) {
+		const char *base = strrchr(d->source, '/');
+
+		return take_part(d, data, len, base ? base + 1 : d->source, NULL, lim, e);
+	}
+	if (mime_parse(data, len, lim, &m, &perr) < 0) {
+		add_rejection(d, lim, perr.msg, NULL, data, len);
+		return 0;
+	}
+	d->message_id = dup_or_null(m->message_id);
+	d->sender = dup_or_null(m->from);
+	d->subject = dup_or_null(m->subject);
+	d->report_domain = dup_or_null(m->report_domain);
+	d->submitter = dup_or_null(m->submitter);
+	if (m->n_parts == 0)
+		add_rejection(d, lim, "no TLS-RPT report found in the message", NULL, data, len);
+	for (size_t i = 0; i < m->n_parts && rc == 0; i++)
+		rc = take_part(d, m->parts[i].data, m->parts[i].len, m->parts[i].filename,
+			       m->report_domain, lim, e);
+	mime_free(m);
+	return rc;
+}
+
+int
+ingest_oversized(const unsigned char *head, size_t head_len, size_t total_len,
+		 const char *source, const struct limits *lim, struct delivery **out)
+{
+	struct delivery *d = xcalloc(1, sizeof *d);
+	char reason[128];
+
+	d->source = xstrdup(source ? source : "stdin");
+	d->kind = ingest_sniff(head, head_len);
+	snprintf(reason, sizeof reason, "input of %zu bytes, over max_message_size (%zu)", total_len,
+		 lim->max_message_size);
+	add_rejection(d, lim, reason, NULL, head, head_len);
+	d->rejections[0].original_len = total_len;
+	*out = d;
+	return 0;
+}
+
+void
+delivery_free(struct delivery *d)
+{
+	if (d == NULL)
+		return;
+	for (size_t i = 0; i < d->n_reports; i++) {
+		report_free(d->reports[i].report);
+		free(d->reports[i].filename);
+	}
+	for (size_t i = 0; i < d->n_rejections; i++) {
+		free(d->rejections[i].reason);
+		free(d->rejections[i].filename);
+		free(d->rejections[i].raw);
+	}
+	free(d->reports);
+	free(d->rejections);
+	free(d->source);
+	free(d->message_id);
+	free(d->sender);
+	free(d->subject);
+	free(d->report_domain);
+	free(d->submitter);
+	free(d);
+}
+
+size_t
+delivery_policies(const struct delivery *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n_reports; i++)
+		n += d->reports[i].report->n_policies;
+	return n;
+}
+
+size_t
+delivery_failures(const struct delivery *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n_reports; i++)
+		for (size_t j = 0; j < d->reports[i].report->n_policies; j++)
+			n += d->reports[i].report->policies[j].n_failures;
+	return n;
+}
+
+static void
+add_str(json_object *o, const char *key, const char *v)
+{
+	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
+}
+
+void
+delivery_print_json(const struct delivery *d, struct buf *out)
+{
+	const int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+
+	for (size_t i = 0; i < d->n_reports; i++) {
+		json_object *o = report_to_json_object(d->reports[i].report);
+
+		add_str(o, "source", d->source);
+		add_str(o, "filename", d->reports[i].filename);
+		add_str(o, "message_id", d->message_id);
+		add_str(o, "report_domain", d->report_domain);
+		add_str(o, "submitter", d->submitter);
+		buf_puts(out, json_object_to_json_string_ext(o, flags));
+		buf_puts(out, "\n");
+		json_object_put(o);
+	}
+	for (size_t i = 0; i < d->n_rejections; i++) {
+		const struct rejection *r = &d->rejections[i];
+		json_object *o = json_object_new_object();
+
+		add_str(o, "rejected", r->reason);
+		add_str(o, "source", d->source);
+		add_str(o, "filename", r->filename);
+		add_str(o, "message_id", d->message_id);
+		json_object_object_add(o, "size", json_object_new_int64((int64_t)r->original_len));
+		add_str(o, "digest", r->digest);
+		buf_puts(out, json_object_to_json_string_ext(o, flags));
+		buf_puts(out, "\n");
+		json_object_put(o);
+	}
+}

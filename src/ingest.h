@@ -1,0 +1,62 @@
+/* ingest.h - one input (a mail, a .json or a .json.gz) to the reports it
+ * holds and the pieces that have to be kept as rejected. No database here. */
+#ifndef TLSRPT_INGEST_H
+#define TLSRPT_INGEST_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "report.h"
+#include "status.h"
+#include "util.h"
+
+enum input_kind { INPUT_MAIL, INPUT_JSON, INPUT_GZIP };
+
+struct found_report {
+	struct report *report;
+	char *filename; /* attachment or file name, may be NULL */
+	char digest[65]; /* hex SHA-256 of raw_json, should it have to be rejected */
+};
+
+struct rejection {
+	char *reason;
+	char *filename;       /* may be NULL */
+	unsigned char *raw;   /* at most max_rejected_raw bytes of what was refused */
+	size_t raw_len;
+	size_t original_len;  /* raw_len < original_len: it was cut */
+	char digest[65];      /* hex SHA-256 of all original bytes, the dedup key */
+};
+
+struct delivery {
+	enum input_kind kind;
+	char *source;     /* "stdin", a file name, "https" */
+	char *message_id; /* mail only, else NULL */
+	char *sender;
+	char *subject;
+	char *report_domain;
+	char *submitter;
+	struct found_report *reports;
+	size_t n_reports;
+	struct rejection *rejections;
+	size_t n_rejections;
+};
+
+enum input_kind ingest_sniff(const unsigned char *data, size_t len);
+
+/* Splits one input into reports and rejections. Bad content never fails
+ * this call: it becomes a rejection with a reason. Fails only for ERR_TEMP. */
+int ingest_bytes(const unsigned char *data, size_t len, const char *source,
+		 const struct limits *lim, struct delivery **out, struct error *e);
+/* An input over max_message_size: kept as rejected, its first bytes only. */
+int ingest_oversized(const unsigned char *head, size_t head_len, size_t total_len,
+		     const char *source, const struct limits *lim, struct delivery **out);
+void delivery_free(struct delivery *d);
+
+/* Counts for the log line. */
+size_t delivery_policies(const struct delivery *d);
+size_t delivery_failures(const struct delivery *d);
+
+/* One line of JSON per report and per rejection, for --dry-run. */
+void delivery_print_json(const struct delivery *d, struct buf *out);
+
+#endif

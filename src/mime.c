@@ -1,0 +1,252 @@
+/* mime.c - the message's MIME tree, walked whole, to the parts that hold reports.
+ * A part counts when its type says so, when its file name says so, or when
+ * its decoded content looks like gzip or a JSON object: senders label reports
+ * in many ways. */
+#include "autoconf.h"
+
+#include <ctype.h>
+#include <gmime/gmime.h>
+#include <string.h>
+
+#include "log.h"
+#include "mime.h"
+#include "util.h"
+
+static void
+glib_log_handler(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer data)
+{
+	(void)data;
+	if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+		log_error("%s: %s", domain ? domain : "glib", message);
+	else
+		log_debug("%s: %s", domain ? domain : "glib", message);
+}
+
+static GLogWriterOutput
+glib_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
+{
+	const char *domain = NULL, *message = "";
+
+	for (gsize i = 0; i < n_fields; i++) {
+		if (strcmp(fields[i].key, "GLIB_DOMAIN") == 0 && fields[i].length < 0)
+			domain = fields[i].value;
+		else if (strcmp(fields[i].key, "MESSAGE") == 0 && fields[i].length < 0)
+			message = fields[i].value;
+	}
+	glib_log_handler(domain, level, message, data);
+	return G_LOG_WRITER_HANDLED;
+}
+
+void
+mime_init(void)
+{
+	/* GLib must never write to stderr before our one status line. */
+	g_log_set_default_handler(glib_log_handler, NULL);
+	g_log_set_writer_func(glib_log_writer, NULL, NULL);
+	g_mime_init();
+}
+
+void
+mime_shutdown(void)
+{
+	g_mime_shutdown();
+}
+
+static char *
+clean_header(const char *v)
+{
+	char *c, *p;
+
+	if (v == NULL)
+		return NULL;
+	while (isspace((unsigned char)*v))
+		v++;
+	c = text_clean(v, strlen(v), NULL);
+	for (p = c + strlen(c); p > c && isspace((unsigned char)p[-1]);)
+		*--p = '\0';
+	return c;
+}
+
+static bool
+is_report_type(const char *mime_type)
+{
+	return strcmp(mime_type, "application/tlsrpt+gzip") == 0 ||
+	       strcmp(mime_type, "application/tlsrpt+json") == 0 ||
+	       strcmp(mime_type, "application/tlsrpt") == 0;
+}
+
+static bool
+is_report_name(const char *filename)
+{
+	return filename != NULL && (ends_with_ci(filename, ".json.gz") || ends_with_ci(filename, ".json") ||
+				    ends_with_ci(filename, ".gz"));
+}
+
+static bool
+looks_like_report(const unsigned char *d, size_t len)
+{
+	size_t i = 0;
+
+	if (len >= 2 && d[0] == 0x1f && d[1] == 0x8b)
+		return true;
+	if (len >= 3 && d[0] == 0xEF && d[1] == 0xBB && d[2] == 0xBF)
+		i = 3; /* UTF-8 byte order mark */
+	while (i < len && isspace(d[i]))
+		i++;
+	return i < len && d[i] == '{';
+}
+
+/* The transfer-decoded content, in a stream that owns it (unref when done). */
+static GMimeStream *
+decode_part(GMimePart *part, GByteArray **bytes)
+{
+	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	GMimeStream *mem;
+
+	if (w == NULL)
+		return NULL;
+	mem = g_mime_stream_mem_new();
+	if (g_mime_data_wrapper_write_to_stream(w, mem) < 0) {
+		g_object_unref(mem);
+		return NULL;
+	}
+	*bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	return mem;
+}
+
+static void
+parser_warning(gint64 offset, GMimeParserWarning code, const gchar *item, gpointer data)
+{
+	(void)data;
+	log_debug("MIME parser at byte %lld: warning %d%s%s", (long long)offset, (int)code,
+		  item ? ": " : "", item ? item : "");
+}
+
+static void
+add_part(struct mail *m, GByteArray *bytes, const char *filename, const char *mime_type, const char *path)
+{
+	struct mail_part *p;
+
+	m->parts = xreallocarray(m->parts, m->n_parts + 1, sizeof *m->parts);
+	p = &m->parts[m->n_parts++];
+	p->data = xmalloc(bytes->len + 1);
+	memcpy(p->data, bytes->data, bytes->len);
+	p->data[bytes->len] = '\0';
+	p->len = bytes->len;
+	p->filename = filename ? clean_header(filename) : NULL;
+	p->content_type = xstrdup(mime_type);
+	p->path = xstrdup(path);
+}
+
+/* Each leaf part: is it a report? */
+static int
+visit_part(struct mail *m, GMimePart *part, const char *path, bool sole_body,
+	   const struct limits *lim, struct error *e)
+{
+	GMimeContentType *ct = g_mime_object_get_content_type(GMIME_OBJECT(part));
+	char *mime_type = g_mime_content_type_get_mime_type(ct);
+	const char *filename = g_mime_part_get_filename(part);
+	bool by_type, by_name, is_text;
+	GByteArray *bytes = NULL;
+	GMimeStream *content;
+	int rc = 0;
+
+	for (char *c = mime_type; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	by_type = is_report_type(mime_type);
+	by_name = is_report_name(filename);
+	is_text = g_mime_content_type_is_type(ct, "text", "*");
+	if (!by_type && !by_name && is_text && !sole_body)
+		goto out;
+	if ((content = decode_part(part, &bytes)) == NULL)
+		goto out;
+	if (by_type || by_name || looks_like_report(bytes->data, bytes->len)) {
+		if (m->n_parts >= lim->max_report_parts) {
+			error_set(e, ERR_INPUT, "more than max_report_parts (%zu) report parts in one message",
+				  lim->max_report_parts);
+			rc = -1;
+		} else
+			add_part(m, bytes, filename, mime_type, path);
+	}
+	g_object_unref(content);
+out:
+	g_free(mime_type);
+	return rc;
+}
+
+int
+mime_parse(const unsigned char *msg, size_t len, const struct limits *lim,
+	   struct mail **out, struct error *e)
+{
+	GMimeParserOptions *opts;
+	GMimeStream *stream;
+	GMimeParser *parser;
+	GMimeMessage *message;
+	GMimePartIter *it;
+	struct mail *m;
+	bool single;
+	int rc = 0;
+
+	*out = NULL;
+	stream = g_mime_stream_mem_new_with_buffer((const char *)msg, len);
+	parser = g_mime_parser_new_with_stream(stream);
+	g_object_unref(stream);
+	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+	opts = g_mime_parser_options_new();
+	g_mime_parser_options_set_warning_callback(opts, parser_warning, NULL);
+	message = g_mime_parser_construct_message(parser, opts);
+	g_mime_parser_options_free(opts);
+	g_object_unref(parser);
+	if (message == NULL) {
+		error_set(e, ERR_INPUT, "not a mail message (no headers could be read)");
+		return -1;
+	}
+
+	m = xcalloc(1, sizeof *m);
+	m->message_id = clean_header(g_mime_message_get_message_id(message));
+	m->subject = clean_header(g_mime_message_get_subject(message));
+	m->from = clean_header(g_mime_object_get_header(GMIME_OBJECT(message), "From"));
+	m->report_domain = clean_header(g_mime_object_get_header(GMIME_OBJECT(message), "TLS-Report-Domain"));
+	m->submitter = clean_header(g_mime_object_get_header(GMIME_OBJECT(message), "TLS-Report-Submitter"));
+
+	single = GMIME_IS_PART(g_mime_message_get_mime_part(message));
+	it = g_mime_part_iter_new(GMIME_OBJECT(message));
+	do {
+		GMimeObject *cur = g_mime_part_iter_get_current(it);
+		char *path;
+
+		if (cur == NULL || !GMIME_IS_PART(cur))
+			continue;
+		path = g_mime_part_iter_get_path(it);
+		rc = visit_part(m, GMIME_PART(cur), path ? path : "0", single, lim, e);
+		g_free(path);
+	} while (rc == 0 && g_mime_part_iter_next(it));
+	g_mime_part_iter_free(it);
+	g_object_unref(message);
+	if (rc < 0) {
+		mime_free(m);
+		return -1;
+	}
+	*out = m;
+	return 0;
+}
+
+void
+mime_free(struct mail *m)
+{
+	if (m == NULL)
+		return;
+	for (size_t i = 0; i < m->n_parts; i++) {
+		free(m->parts[i].data);
+		free(m->parts[i].filename);
+		free(m->parts[i].content_type);
+		free(m->parts[i].path);
+	}
+	free(m->parts);
+	free(m->message_id);
+	free(m->from);
+	free(m->subject);
+	free(m->report_domain);
+	free(m->submitter);
+	free(m);
+}

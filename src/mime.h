@@ -1,0 +1,40 @@
+/* mime.h - an RFC 5322 message to its report parts, with GMime. */
+#ifndef TLSRPT_MIME_H
+#define TLSRPT_MIME_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "status.h"
+
+struct mail_part {
+	unsigned char *data; /* transfer-decoded content */
+	size_t len;
+	char *filename;     /* from Content-Disposition or Content-Type name=, or NULL */
+	char *content_type; /* "type/subtype", lower case */
+	char *path;         /* position in the MIME tree, "1.2", for logs */
+};
+
+struct mail {
+	char *message_id; /* without <> */
+	char *from;
+	char *subject;
+	char *report_domain; /* TLS-Report-Domain */
+	char *submitter;     /* TLS-Report-Submitter */
+	struct mail_part *parts; /* the report candidates, in tree order */
+	size_t n_parts;
+};
+
+void mime_init(void);
+void mime_shutdown(void);
+
+/* Parses msg[0..len) (an optional leading mbox "From " line is skipped),
+ * walks the whole tree including attached message/rfc822, and collects every
+ * part that is a report by type, by file name or by sniffed content.
+ * Fails with ERR_INPUT when the bytes are not a message at all or hold more
+ * than max_report_parts candidates. Header values are valid UTF-8 without NUL. */
+int mime_parse(const unsigned char *msg, size_t len, const struct limits *lim,
+	       struct mail **out, struct error *e);
+void mime_free(struct mail *m);
+
+#endif

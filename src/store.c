@@ -1,0 +1,529 @@
+/* store.c - one delivery, one transaction, through libpq.
+ * Every value reaches the server as a parameter. Duplicates are absorbed by
+ * the unique constraints (ON CONFLICT DO NOTHING), so parallel and repeated
+ * deliveries of one report store it once. */
+#include "autoconf.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "schema-sql.h"
+#include "store.h"
+#include "util.h"
+
+#define MAX_ATTEMPTS 5
+#define N_MIGRATIONS ((int)(sizeof schema_migrations / sizeof schema_migrations[0]))
+
+struct store {
+	PGconn *conn;
+	unsigned statement_timeout;
+	unsigned lock_timeout;
+};
+
+/* How a failed statement should be handled. */
+enum failure_kind { FAIL_TEMP, FAIL_RETRY, FAIL_DATA, FAIL_CONFIG, FAIL_BUG };
+
+int
+store_schema_version(void)
+{
+	return N_MIGRATIONS;
+}
+
+static void
+notice_to_log(void *arg, const char *message)
+{
+	size_t n = strlen(message);
+
+	(void)arg;
+	while (n > 0 && message[n - 1] == '\n')
+		n--;
+	log_debug("server: %.*s", (int)n, message);
+}
+
+/* libpq's messages span lines; the MTA reads one. */
+static void
+one_line(char *dst, size_t size, const char *src)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; src && src[i] && j + 1 < size; i++) {
+		char c = src[i];
+
+		if (c == '\n' || c == '\r' || c == '\t') {
+			if (src[i + 1] == '\0')
+				break;
+			c = ' ';
+		}
+		if (c == ' ' && j > 0 && dst[j - 1] == ' ')
+			continue;
+		dst[j++] = c;
+	}
+	dst[j] = '\0';
+}
+
+static enum failure_kind
+classify(PGconn *conn, const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (PQstatus(conn) == CONNECTION_BAD || state == NULL)
+		return FAIL_TEMP;
+	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+		return FAIL_RETRY;
+	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 || strncmp(state, "54", 2) == 0)
+		return FAIL_DATA;
+	if (strncmp(state, "42", 2) == 0 || strncmp(state, "3D", 2) == 0 || strncmp(state, "3F", 2) == 0 ||
+	    strncmp(state, "28", 2) == 0 || strncmp(state, "0A", 2) == 0)
+		return FAIL_CONFIG;
+	if (strcmp(state, "25P02") == 0)
+		return FAIL_BUG;
+	return FAIL_TEMP; /* 08, 53, 55P03, 57014, 57P0x, 58, 25006, XX... */
+}
+
+static enum err_class
+kind_class(enum failure_kind k)
+{
+	switch (k) {
+	case FAIL_DATA: return ERR_INPUT;
+	case FAIL_CONFIG: return ERR_CONFIG;
+	case FAIL_BUG: return ERR_BUG;
+	default: return ERR_TEMP;
+	}
+}
+
+/* Records a failed result in e; returns its kind. */
+static enum failure_kind
+failed(struct store *s, PGresult *res, const char *what, struct error *e)
+{
+	enum failure_kind k = classify(s->conn, res);
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	char msg[400];
+
+	one_line(msg, sizeof msg, res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
+								       : PQerrorMessage(s->conn));
+	if (k == FAIL_CONFIG && state && (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0))
+		error_set(e, ERR_CONFIG, "%s: %s (run tlsrpt-ingest --init-db)", what, msg);
+	else
+		error_set(e, kind_class(k), "%s: %s%s%s%s", what, msg, state ? " [" : "", state ? state : "",
+			  state ? "]" : "");
+	return k;
+}
+
+int
+store_open(struct store **out, const struct config *cfg, struct error *e)
+{
+	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *values[4];
+	char timeout[16];
+	struct store *s;
+	char msg[400];
+
+	*out = NULL;
+	snprintf(timeout, sizeof timeout, "%u", cfg->connect_timeout);
+	values[0] = getenv("PGCONNECT_TIMEOUT") ? NULL : timeout;
+	values[1] = "tlsrpt-ingest";
+	values[2] = cfg->database ? cfg->database : "";
+	values[3] = NULL;
+	s = xcalloc(1, sizeof *s);
+	s->statement_timeout = cfg->statement_timeout;
+	s->lock_timeout = cfg->lock_timeout;
+	s->conn = PQconnectdbParams(keys, values, 1);
+	if (s->conn == NULL) {
+		free(s);
+		error_set(e, ERR_TEMP, "database connection: out of memory");
+		return -1;
+	}
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		one_line(msg, sizeof msg, PQerrorMessage(s->conn));
+		error_set(e, ERR_TEMP, "database unavailable: %s", msg);
+		store_close(s);
+		return -1;
+	}
+	PQsetNoticeProcessor(s->conn, notice_to_log, NULL);
+	*out = s;
+	return 0;
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	PQfinish(s->conn);
+	free(s);
+}
+
+static int
+exec_ok(struct store *s, const char *sql, const char *what, enum failure_kind *kind, struct error *e)
+{
+	PGresult *res = PQexec(s->conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		PQclear(res);
+		return 0;
+	}
+	*kind = failed(s, res, what, e);
+	PQclear(res);
+	return -1;
+}
+
+static void
+rollback(struct store *s)
+{
+	if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+		PQclear(PQexec(s->conn, "ROLLBACK"));
+}
+
+static int
+begin(struct store *s, enum failure_kind *kind, struct error *e)
+{
+	char sql[160];
+
+	/* SET LOCAL: nothing outlives the transaction (PgBouncer transaction pooling) */
+	snprintf(sql, sizeof sql, "BEGIN; SET LOCAL statement_timeout = '%us'; SET LOCAL lock_timeout = '%us'",
+		 s->statement_timeout, s->lock_timeout);
+	return exec_ok(s, sql, "BEGIN", kind, e);
+}
+
+/* ---- schema ---- */
+
+static int
+schema_version_in_db(struct store *s, int *version, enum failure_kind *kind, struct error *e)
+{
+	PGresult *res = PQexec(s->conn, "SELECT coalesce(max(version), 0) FROM tlsrpt.schema_version");
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*kind = failed(s, res, "reading the schema version", e);
+		PQclear(res);
+		return -1;
+	}
+	*version = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+int
+store_init_schema(struct store *s, int *version_out, struct error *e)
+{
+	enum failure_kind kind = FAIL_TEMP;
+	int version = 0;
+
+	if (exec_ok(s, "BEGIN; SELECT pg_advisory_xact_lock(hashtext('tlsrpt-ingest schema'));"
+		       "CREATE SCHEMA IF NOT EXISTS tlsrpt;"
+		       "CREATE TABLE IF NOT EXISTS tlsrpt.schema_version ("
+		       " version integer PRIMARY KEY,"
+		       " applied_at timestamptz NOT NULL DEFAULT now())",
+		    "creating schema tlsrpt", &kind, e) < 0)
+		goto fail;
+	if (schema_version_in_db(s, &version, &kind, e) < 0)
+		goto fail;
+	if (version > N_MIGRATIONS) {
+		error_set(e, ERR_CONFIG, "the database has schema version %d, newer than this program's %d",
+			  version, N_MIGRATIONS);
+		goto fail;
+	}
+	for (int v = version + 1; v <= N_MIGRATIONS; v++) {
+		char vtext[16], what[64];
+		const char *params[1] = {vtext};
+		PGresult *res;
+
+		snprintf(what, sizeof what, "schema migration %d", v);
+		if (exec_ok(s, schema_migrations[v - 1], what, &kind, e) < 0)
+			goto fail;
+		snprintf(vtext, sizeof vtext, "%d", v);
+		res = PQexecParams(s->conn, "INSERT INTO tlsrpt.schema_version (version) VALUES ($1::integer)",
+				   1, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			kind = failed(s, res, what, e);
+			PQclear(res);
+			goto fail;
+		}
+		PQclear(res);
+		log_info("schema tlsrpt: applied migration %d", v);
+	}
+	if (exec_ok(s, "COMMIT", "COMMIT", &kind, e) < 0)
+		goto fail;
+	*version_out = N_MIGRATIONS;
+	return 0;
+fail:
+	rollback(s);
+	return -1;
+}
+
+int
+store_check_schema(struct store *s, int *version_out, struct error *e)
+{
+	enum failure_kind kind;
+	int version;
+
+	if (schema_version_in_db(s, &version, &kind, e) < 0)
+		return -1;
+	*version_out = version;
+	if (version != N_MIGRATIONS) {
+		error_set(e, ERR_CONFIG, "the database has schema version %d, this program needs %d%s", version,
+			  N_MIGRATIONS, version < N_MIGRATIONS ? " (run tlsrpt-ingest --init-db)" : "");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- parameters ---- */
+
+/* A PostgreSQL array literal; NULL elements for missing values. */
+static void
+array_add(struct buf *b, const char *v)
+{
+	buf_puts(b, b->len > 1 ? "," : "");
+	if (v == NULL) {
+		buf_puts(b, "NULL");
+		return;
+	}
+	buf_puts(b, "\"");
+	for (const char *p = v; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_append(b, "\\", 1);
+		buf_append(b, p, 1);
+	}
+	buf_puts(b, "\"");
+}
+
+static char *
+strlist_array(const struct strlist *l)
+{
+	struct buf b = {0};
+
+	if (!l->present)
+		return NULL;
+	buf_puts(&b, "{");
+	for (size_t i = 0; i < l->n; i++)
+		array_add(&b, l->items[i]);
+	buf_puts(&b, "}");
+	return buf_cstr(&b);
+}
+
+static char *
+count_text(struct count c)
+{
+	return c.present ? xasprintf("%lld", (long long)c.value) : NULL;
+}
+
+static const char *
+channel_name(enum source_channel ch)
+{
+	return ch == CHANNEL_FILE ? "file" : ch == CHANNEL_HTTPS ? "https" : "mail";
+}
+
+/* Runs a statement that returns at most one id: 1 row inserted, 0 on conflict. */
+static int
+insert_returning(struct store *s, const char *sql, int n, const char *const *values, const int *lengths,
+		 const int *formats, const char *what, int *rows, char *id, size_t id_size,
+		 enum failure_kind *kind, struct error *e)
+{
+	PGresult *res = PQexecParams(s->conn, sql, n, NULL, values, lengths, formats, 0);
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+		*kind = failed(s, res, what, e);
+		PQclear(res);
+		return -1;
+	}
+	*rows = PQntuples(res);
+	if (id != NULL && *rows > 0)
+		snprintf(id, id_size, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+static const char sql_report[] =
+	"INSERT INTO tlsrpt.report (organization_name, contact_info, report_id, date_start, date_end,"
+	" report_domain, submitter, message_id, filename, source, notes, raw)"
+	" VALUES ($1, $2, $3, $4::timestamptz, $5::timestamptz, $6, $7, $8, $9, $10, $11::text[], $12::jsonb)"
+	" ON CONFLICT ON CONSTRAINT report_identity DO NOTHING RETURNING id";
+
+static const char sql_policy[] =
+	"WITH p AS (INSERT INTO tlsrpt.policy (report, policy_type, policy_domain, policy_string, mx_host,"
+	" total_successful_session_count, total_failure_session_count)"
+	" VALUES ($1::bigint, $2, $3, $4::text[], $5::text[], $6::bigint, $7::bigint) RETURNING id)"
+	" INSERT INTO tlsrpt.failure (policy, result_type, sending_mta_ip, receiving_mx_hostname,"
+	" receiving_mx_helo, receiving_ip, failed_session_count, additional_information, failure_reason_code)"
+	" SELECT p.id, f.* FROM p, unnest($8::text[], $9::inet[], $10::text[], $11::text[], $12::inet[],"
+	" $13::bigint[], $14::text[], $15::text[]) AS f";
+
+static const char sql_rejected[] =
+	"INSERT INTO tlsrpt.rejected (message_id, sender, subject, filename, source, reason, raw, raw_size, digest)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7::bytea, $8::bigint, $9)"
+	" ON CONFLICT (digest) DO NOTHING RETURNING id";
+
+static int
+store_policy(struct store *s, const char *report_id, const struct policy *p, enum failure_kind *kind,
+	     struct error *e)
+{
+	struct buf cols[8] = {{0}};
+	const char *values[15];
+	char *owned[4];
+	int rows, rc;
+
+	for (int c = 0; c < 8; c++)
+		buf_puts(&cols[c], "{");
+	for (size_t i = 0; i < p->n_failures; i++) {
+		const struct failure *f = &p->failures[i];
+		char count[24];
+
+		if (f->failed_session_count.present)
+			snprintf(count, sizeof count, "%lld", (long long)f->failed_session_count.value);
+		array_add(&cols[0], f->result_type);
+		array_add(&cols[1], f->sending_mta_ip);
+		array_add(&cols[2], f->receiving_mx_hostname);
+		array_add(&cols[3], f->receiving_mx_helo);
+		array_add(&cols[4], f->receiving_ip);
+		array_add(&cols[5], f->failed_session_count.present ? count : NULL);
+		array_add(&cols[6], f->additional_information);
+		array_add(&cols[7], f->failure_reason_code);
+	}
+	owned[0] = strlist_array(&p->policy_string);
+	owned[1] = strlist_array(&p->mx_host);
+	owned[2] = count_text(p->total_successful_session_count);
+	owned[3] = count_text(p->total_failure_session_count);
+	values[0] = report_id;
+	values[1] = p->policy_type;
+	values[2] = p->policy_domain;
+	for (int i = 0; i < 4; i++)
+		values[3 + i] = owned[i];
+	for (int c = 0; c < 8; c++) {
+		buf_puts(&cols[c], "}");
+		values[7 + c] = buf_cstr(&cols[c]);
+	}
+	rc = insert_returning(s, sql_policy, 15, values, NULL, NULL, "storing a policy", &rows, NULL, 0, kind, e);
+	for (int i = 0; i < 4; i++)
+		free(owned[i]);
+	for (int c = 0; c < 8; c++)
+		buf_free(&cols[c]);
+	return rc;
+}
+
+static int
+store_report(struct store *s, const struct delivery *d, const struct found_report *fr,
+	     enum source_channel ch, struct store_result *res, enum failure_kind *kind, struct error *e)
+{
+	const struct report *r = fr->report;
+	char *notes = strlist_array(&r->notes);
+	const char *values[12] = {
+		r->organization_name, r->contact_info, r->report_id, r->date_start, r->date_end,
+		d->report_domain, d->submitter, d->message_id, fr->filename, channel_name(ch),
+		notes ? notes : "{}", r->raw_json,
+	};
+	char id[32];
+	int rows, rc;
+
+	rc = insert_returning(s, sql_report, 12, values, NULL, NULL, "storing a report", &rows, id, sizeof id,
+			      kind, e);
+	free(notes);
+	if (rc < 0)
+		return -1;
+	if (rows == 0) {
+		res->reports_duplicate++;
+		return 0;
+	}
+	res->reports_new++;
+	for (size_t i = 0; i < r->n_policies; i++)
+		if (store_policy(s, id, &r->policies[i], kind, e) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+store_rejection(struct store *s, const struct delivery *d, const struct rejection *rj, const char *reason,
+		enum source_channel ch, struct store_result *res, enum failure_kind *kind, struct error *e)
+{
+	char size[24];
+	const char *values[9] = {
+		d->message_id, d->sender, d->subject, rj->filename, channel_name(ch),
+		reason, (const char *)rj->raw, size, rj->digest,
+	};
+	int lengths[9] = {0, 0, 0, 0, 0, 0, (int)rj->raw_len, 0, 0};
+	int formats[9] = {0, 0, 0, 0, 0, 0, 1, 0, 0};
+	int rows;
+
+	snprintf(size, sizeof size, "%zu", rj->original_len);
+	if (insert_returning(s, sql_rejected, 9, values, lengths, formats, "storing a rejected message", &rows,
+			     NULL, 0, kind, e) < 0)
+		return -1;
+	if (rows > 0)
+		res->rejected_new++;
+	else
+		res->rejected_duplicate++;
+	return 0;
+}
+
+/* A report the database refused as data (an over-long key, say) is kept as rejected instead. */
+static void
+report_as_rejection(const struct found_report *fr, struct rejection *rj)
+{
+	const char *raw = fr->report->raw_json;
+
+	memset(rj, 0, sizeof *rj);
+	rj->filename = fr->filename;
+	rj->raw = (unsigned char *)raw;
+	rj->raw_len = strlen(raw);
+	rj->original_len = rj->raw_len;
+	snprintf(rj->digest, sizeof rj->digest, "%s", fr->digest);
+}
+
+static int
+store_once(struct store *s, const struct delivery *d, enum source_channel ch, const char *refused,
+	   struct store_result *res, enum failure_kind *kind, struct error *e)
+{
+	memset(res, 0, sizeof *res);
+	if (begin(s, kind, e) < 0)
+		return -1;
+	for (size_t i = 0; i < d->n_reports; i++) {
+		if (refused == NULL) {
+			if (store_report(s, d, &d->reports[i], ch, res, kind, e) < 0)
+				return -1;
+		} else {
+			struct rejection rj;
+
+			report_as_rejection(&d->reports[i], &rj);
+			if (store_rejection(s, d, &rj, refused, ch, res, kind, e) < 0)
+				return -1;
+		}
+	}
+	for (size_t i = 0; i < d->n_rejections; i++)
+		if (store_rejection(s, d, &d->rejections[i], d->rejections[i].reason, ch, res, kind, e) < 0)
+			return -1;
+	return exec_ok(s, "COMMIT", "COMMIT", kind, e);
+}
+
+int
+store_delivery(struct store *s, const struct delivery *d, enum source_channel ch,
+	       struct store_result *res, struct error *e)
+{
+	char refused[sizeof e->msg + 32] = "";
+
+	for (int attempt = 1;; attempt++) {
+		enum failure_kind kind = FAIL_TEMP;
+
+		error_clear(e);
+		if (store_once(s, d, ch, refused[0] ? refused : NULL, res, &kind, e) == 0)
+			return 0;
+		rollback(s);
+		if (kind == FAIL_RETRY && attempt < MAX_ATTEMPTS) {
+			struct timespec pause = {0, (long)(20000000L * attempt + (rand() % 20) * 1000000L)};
+
+			log_debug("retrying after: %s", e->msg);
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		if (kind == FAIL_DATA && refused[0] == '\0' && d->n_reports > 0) {
+			snprintf(refused, sizeof refused, "database refused the report: %s", e->msg);
+			log_warn("%s; keeping it as rejected", e->msg);
+			continue;
+		}
+		return -1;
+	}
+}

@@ -1,0 +1,41 @@
+/* store.h - reports and rejections into PostgreSQL with libpq, one
+ * transaction per delivery, duplicates absorbed by the database. */
+#ifndef TLSRPT_STORE_H
+#define TLSRPT_STORE_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "ingest.h"
+#include "status.h"
+
+struct store;
+
+enum source_channel { CHANNEL_MAIL, CHANNEL_FILE, CHANNEL_HTTPS };
+
+struct store_result {
+	size_t reports_new;
+	size_t reports_duplicate;
+	size_t rejected_new;
+	size_t rejected_duplicate;
+};
+
+/* Connects (conninfo NULL or "": libpq defaults and environment). Notices go
+ * to the log, never to stdout/stderr. ERR_TEMP when the server is unreachable. */
+int store_open(struct store **out, const struct config *cfg, struct error *e);
+void store_close(struct store *s);
+
+/* Creates or upgrades schema tlsrpt; harmless to repeat. */
+int store_init_schema(struct store *s, int *version_out, struct error *e);
+/* ERR_CONFIG when the schema is missing or older than this program. */
+int store_check_schema(struct store *s, int *version_out, struct error *e);
+
+/* Stores a whole delivery in one transaction: all of it or none. Retries a
+ * serialization failure or deadlock a few times. ERR_TEMP for anything that
+ * may succeed later, ERR_CONFIG for schema or privilege trouble. */
+int store_delivery(struct store *s, const struct delivery *d, enum source_channel ch,
+		   struct store_result *res, struct error *e);
+
+int store_schema_version(void);
+
+#endif
