@@ -43,6 +43,8 @@ static const char usage_text[] =
 	"  -c, --config=FILE        configuration file (default " DEFAULT_CONFIG ")\n"
 	"  -o, --set=KEY=VALUE      set a configuration key, as in the file\n"
 	"      --init-db            create or upgrade schema tlsrpt, then exit\n"
+	"      --grant=ROLE         with --init-db: let ROLE insert and select in\n"
+	"                           schema tlsrpt, and nothing more\n"
 	"      --dry-run            print the normalized reports as JSON lines;\n"
 	"                           touch no database\n"
 	"  -n, --check              check the configuration and the database, then exit\n"
@@ -167,6 +169,7 @@ struct run {
 	enum mode mode;
 	struct config cfg;
 	struct store *store;
+	const char *grant_role;
 	size_t inputs, reports_new, reports_dup, rejected, unreadable;
 };
 
@@ -295,6 +298,11 @@ do_init_db(struct run *run)
 	if (store_init_schema(run->store, &version, &e) < 0)
 		return fail(status_for(&e, run->mode), dsn_for(status_for(&e, run->mode)), "%s", e.msg);
 	printf("schema tlsrpt is at version %d\n", version);
+	if (run->grant_role != NULL) {
+		if (store_grant_writer(run->store, run->grant_role, &e) < 0)
+			return fail(EX_CONFIG, "5.3.5", "%s", e.msg);
+		printf("role %s may now insert and select in schema tlsrpt\n", run->grant_role);
+	}
 	return 0;
 }
 
@@ -323,6 +331,7 @@ main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"set", required_argument, NULL, 'o'},
 		{"init-db", no_argument, NULL, 'I'},
+		{"grant", required_argument, NULL, 'G'},
 		{"dry-run", no_argument, NULL, 'D'},
 		{"check", no_argument, NULL, 'n'},
 		{"verbose", no_argument, NULL, 'v'},
@@ -347,6 +356,7 @@ main(int argc, char **argv)
 		case 'c': config_path = optarg; break;
 		case 'o': overrides[n_overrides++] = optarg; break;
 		case 'I': init_db = true; break;
+		case 'G': run.grant_role = optarg; break;
 		case 'D': dry_run = true; break;
 		case 'n': check = true; break;
 		case 'v': verbose = true; break;
@@ -359,9 +369,10 @@ main(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
-	if ((int)init_db + (int)dry_run + (int)check > 1 || ((init_db || check) && optind < argc)) {
+	if ((int)init_db + (int)dry_run + (int)check > 1 || ((init_db || check) && optind < argc) ||
+	    (run.grant_role != NULL && !init_db)) {
 		free(overrides);
-		fprintf(stderr, "5.3.0 tlsrpt-ingest: --init-db, --dry-run and -n go alone (see --help)\n");
+		fprintf(stderr, "5.3.0 tlsrpt-ingest: --init-db, --dry-run and -n go alone; --grant goes with --init-db\n");
 		return EX_USAGE;
 	}
 	run.mode = init_db ? MODE_INIT_DB : check ? MODE_CHECK : dry_run ? MODE_DRY_RUN

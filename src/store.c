@@ -257,6 +257,29 @@ fail:
 }
 
 int
+store_grant_writer(struct store *s, const char *role, struct error *e)
+{
+	enum failure_kind kind;
+	char *ident, *sql;
+	int rc;
+
+	ident = PQescapeIdentifier(s->conn, role, strlen(role));
+	if (ident == NULL) {
+		error_set(e, ERR_CONFIG, "bad role name: %s", PQerrorMessage(s->conn));
+		return -1;
+	}
+	sql = xasprintf("BEGIN; GRANT USAGE ON SCHEMA tlsrpt TO %s;"
+			" GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA tlsrpt TO %s; COMMIT",
+			ident, ident);
+	rc = exec_ok(s, sql, "granting", &kind, e);
+	if (rc < 0)
+		rollback(s);
+	free(sql);
+	PQfreemem(ident);
+	return rc;
+}
+
+int
 store_check_schema(struct store *s, int *version_out, struct error *e)
 {
 	enum failure_kind kind;

@@ -27,6 +27,8 @@ void store_close(struct store *s);
 
 /* Creates or upgrades schema tlsrpt; harmless to repeat. */
 int store_init_schema(struct store *s, int *version_out, struct error *e);
+/* Lets role (a name, quoted here) use schema tlsrpt: USAGE, SELECT and INSERT, nothing more. */
+int store_grant_writer(struct store *s, const char *role, struct error *e);
 /* ERR_CONFIG when the schema is missing or older than this program. */
 int store_check_schema(struct store *s, int *version_out, struct error *e);
 
