@@ -49,8 +49,14 @@ inflate_gzip(const unsigned char *in, size_t len, const struct limits *lim,
 	zs.next_in = (unsigned char *)in;
 	zs.avail_in = (uInt)len;
 	for (;;) {
-		size_t produced = out->len - start_len;
+		size_t produced;
 
+		buf_reserve(out, CHUNK);
+		zs.next_out = out->data + out->len;
+		zs.avail_out = (uInt)CHUNK;
+		zr = inflate(&zs, Z_NO_FLUSH);
+		out->len += CHUNK - zs.avail_out;
+		produced = out->len - start_len;
 		if (produced > lim->max_inflated_size) {
 			error_set(e, ERR_INPUT, "inflated size over max_inflated_size (%zu bytes)",
 				  lim->max_inflated_size);
@@ -61,11 +67,6 @@ inflate_gzip(const unsigned char *in, size_t len, const struct limits *lim,
 				  lim->max_inflate_ratio);
 			break;
 		}
-		buf_reserve(out, CHUNK);
-		zs.next_out = out->data + out->len;
-		zs.avail_out = (uInt)CHUNK;
-		zr = inflate(&zs, Z_NO_FLUSH);
-		out->len += CHUNK - zs.avail_out;
 		if (zr == Z_OK || (zr == Z_BUF_ERROR && zs.avail_in > 0))
 			continue;
 		if (zr == Z_STREAM_END) {

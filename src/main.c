@@ -192,8 +192,7 @@ log_outcome(const struct delivery *d, const struct store_result *res, long long 
 	buf_printf(&line, " reports=%zu new=%zu duplicate=%zu policies=%zu failures=%zu", d->n_reports,
 		   res->reports_new, res->reports_duplicate, delivery_policies(d), delivery_failures(d));
 	for (size_t i = 0; i < d->n_rejections; i++)
-		buf_printf(&line, " rejected=\"%s\"%s", d->rejections[i].reason,
-			   i < res->rejected_duplicate ? "" : "");
+		buf_printf(&line, " rejected=\"%s\"", d->rejections[i].reason);
 	if (res->rejected_duplicate)
 		buf_printf(&line, " rejected-already-kept=%zu", res->rejected_duplicate);
 	buf_printf(&line, " time=%lldms", ms);
@@ -265,7 +264,7 @@ run_one(struct run *run, const char *name)
 	}
 	run->reports_new += res.reports_new;
 	run->reports_dup += res.reports_duplicate;
-	run->rejected += d->n_rejections + (d->n_reports == 0 ? 0 : 0);
+	run->rejected += d->n_rejections;
 	log_outcome(d, &res, now_ms() - t0);
 out:
 	alarm(0);
@@ -386,8 +385,9 @@ main(int argc, char **argv)
 		char *eq = strchr(overrides[i], '='), key[64];
 
 		if (eq == NULL || (size_t)(eq - overrides[i]) >= sizeof key) {
-			free(overrides);
 			fprintf(stderr, "5.3.0 tlsrpt-ingest: -o wants KEY=VALUE, not \"%s\"\n", overrides[i]);
+			free(overrides);
+			config_free(&run.cfg);
 			return EX_USAGE;
 		}
 		memcpy(key, overrides[i], (size_t)(eq - overrides[i]));
