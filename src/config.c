@@ -14,7 +14,7 @@
 #include "config.h"
 #include "util.h"
 
-enum key_type { KEY_STRING, KEY_SIZE, KEY_UINT };
+enum key_type { KEY_STRING, KEY_SIZE, KEY_UINT, KEY_TRUST, KEY_POLICY };
 
 struct key_def {
 	const char *name;
@@ -42,7 +42,15 @@ static const struct key_def keys[] = {
 	{"max_string_length", KEY_SIZE, LIM(max_string_length), 16, (size_t)1 << 30},
 	{"max_report_parts", KEY_SIZE, LIM(max_report_parts), 1, 100000},
 	{"max_rejected_raw", KEY_SIZE, LIM(max_rejected_raw), 0, (size_t)1 << 32},
+	{"trust", KEY_TRUST, LIM(trust.mode), 0, 0},
+	{"authserv_id", KEY_STRING, LIM(trust.authserv_id), 0, 0},
+	{"dkim_policy", KEY_POLICY, LIM(trust.policy), 0, 0},
+	{"our_domains", KEY_STRING, LIM(trust.our_domains), 0, 0},
+	{"dkim_key_file", KEY_STRING, LIM(trust.dkim_key_file), 0, 0},
 };
+
+static const char *const trust_names[] = {"none", "authentication-results", "dkim-verify"};
+static const char *const policy_names[] = {"accept", "require"};
 
 void
 config_defaults(struct config *c)
@@ -69,6 +77,10 @@ config_free(struct config *c)
 {
 	free(c->database);
 	c->database = NULL;
+	free(c->limits.trust.authserv_id);
+	free(c->limits.trust.our_domains);
+	free(c->limits.trust.dkim_key_file);
+	c->limits.trust.authserv_id = c->limits.trust.our_domains = c->limits.trust.dkim_key_file = NULL;
 }
 
 int
@@ -86,8 +98,25 @@ config_set(struct config *c, const char *key, const char *value, struct error *e
 		switch (k->type) {
 		case KEY_STRING:
 			free(*(char **)field);
-			*(char **)field = xstrdup(value);
+			*(char **)field = *value ? xstrdup(value) : NULL;
 			return 0;
+		case KEY_TRUST:
+			for (int t = 0; t < 3; t++)
+				if (strcmp(value, trust_names[t]) == 0) {
+					*(enum trust_mode *)field = (enum trust_mode)t;
+					return 0;
+				}
+			error_set(e, ERR_CONFIG, "%s: \"%s\" is not none, authentication-results or dkim-verify",
+				  key, value);
+			return -1;
+		case KEY_POLICY:
+			for (int t = 0; t < 2; t++)
+				if (strcmp(value, policy_names[t]) == 0) {
+					*(enum dkim_policy *)field = (enum dkim_policy)t;
+					return 0;
+				}
+			error_set(e, ERR_CONFIG, "%s: \"%s\" is not accept or require", key, value);
+			return -1;
 		case KEY_SIZE:
 			if (!parse_size(value, &sz) || sz < k->min || sz > k->max) {
 				error_set(e, ERR_CONFIG, "%s: \"%s\" is not a size from %llu to %llu bytes (k, M, G allowed)",
@@ -229,6 +258,12 @@ config_print(const struct config *c, FILE *out)
 			break;
 		case KEY_UINT:
 			fprintf(out, "%s = %u\n", k->name, *(const unsigned *)field);
+			break;
+		case KEY_TRUST:
+			fprintf(out, "%s = %s\n", k->name, trust_names[*(const enum trust_mode *)field]);
+			break;
+		case KEY_POLICY:
+			fprintf(out, "%s = %s\n", k->name, policy_names[*(const enum dkim_policy *)field]);
 			break;
 		}
 	}

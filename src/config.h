@@ -8,6 +8,19 @@
 
 #include "status.h"
 
+/* Who a report mail really comes from (origin.h, doc/trust.md). Zero is the
+ * default: nothing checked, everything accepted, every domain ours. */
+enum trust_mode { TRUST_NONE = 0, TRUST_AUTH_RESULTS, TRUST_DKIM_VERIFY };
+enum dkim_policy { DKIM_POLICY_ACCEPT = 0, DKIM_POLICY_REQUIRE };
+
+struct trust {
+	enum trust_mode mode;    /* trust = none | authentication-results | dkim-verify */
+	enum dkim_policy policy; /* dkim_policy = accept | require */
+	char *authserv_id;   /* authserv-id(s) of our own MTA's Authentication-Results, comma list */
+	char *our_domains;   /* policy domains we own, comma list; NULL: any */
+	char *dkim_key_file; /* keys from this file, not DNS (tests): "sel._domainkey.dom v=DKIM1; p=..." */
+};
+
 struct limits {
 	size_t max_message_size;        /* bytes read from one input */
 	size_t max_inflated_size;       /* bytes out of one gzip attachment */
@@ -19,6 +32,7 @@ struct limits {
 	size_t max_string_length;       /* bytes of one JSON string value */
 	size_t max_report_parts;        /* candidate report parts per message */
 	size_t max_rejected_raw;        /* bytes kept in tlsrpt.rejected.raw */
+	struct trust trust;             /* origin checks: ingest_bytes() reads them here */
 };
 
 struct config {

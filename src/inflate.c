@@ -84,11 +84,6 @@ inflate_gzip(const unsigned char *in, size_t len, const struct limits *lim,
 			error_set(e, ERR_TEMP, "zlib: out of memory");
 			break;
 		}
-		if (member_end > 0) {
-			/* complete member(s), then a broken one: keep what was checked */
-			rc = 0;
-			break;
-		}
 		if (zr == Z_BUF_ERROR)
 			error_set(e, ERR_INPUT, "gzip data truncated");
 		else
