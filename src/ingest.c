@@ -97,15 +97,8 @@ take_part(struct delivery *d, const unsigned char *data, size_t len, const char 
 		return 0;
 	}
 	if (ingest_sniff(data, len) != INPUT_JSON) {
-		if (inflate_gzip(data, len, lim, &plain, NULL, &perr) < 0) {
-			buf_free(&plain);
-			if (perr.cls == ERR_TEMP) {
-				error_set(e, ERR_TEMP, "%s", perr.msg);
-				return -1;
-			}
-			add_rejection(d, lim, perr.msg, filename, data, len);
-			return 0;
-		}
+		if (inflate_gzip(data, len, lim, &plain, NULL, &perr) < 0)
+			goto refused;
 		json = plain.data;
 		json_len = plain.len;
 	}
@@ -115,17 +108,18 @@ take_part(struct delivery *d, const unsigned char *data, size_t len, const char 
 		buf_free(&plain);
 		return 0;
 	}
-	if (report_parse((const char *)json + i, json_len - i, fallback_domain, lim, &rep, &perr) < 0) {
-		buf_free(&plain);
-		if (perr.cls == ERR_TEMP) {
-			error_set(e, ERR_TEMP, "%s", perr.msg);
-			return -1;
-		}
-		add_rejection(d, lim, perr.msg, filename, data, len);
-		return 0;
-	}
+	if (report_parse((const char *)json + i, json_len - i, fallback_domain, lim, &rep, &perr) < 0)
+		goto refused;
 	buf_free(&plain);
 	add_report(d, rep, filename);
+	return 0;
+refused:
+	buf_free(&plain);
+	if (perr.cls == ERR_TEMP) {
+		error_set(e, ERR_TEMP, "%s", perr.msg);
+		return -1;
+	}
+	add_rejection(d, lim, perr.msg, filename, data, len);
 	return 0;
 }
 

@@ -62,97 +62,74 @@ note(struct parse_ctx *ctx, const char *fmt, ...)
 
 /* ---- cleaning the tree: no NUL, valid UTF-8, no NaN, bounded strings ---- */
 
+/* A scalar: 1 when it must become null (NaN, Infinity), -1 over a limit. */
+static int
+clean_scalar(struct parse_ctx *ctx, json_object *v, bool *mended)
+{
+	const char *s;
+	size_t n;
+
+	if (json_object_get_type(v) == json_type_double) {
+		if (isfinite(json_object_get_double(v)))
+			return 0;
+		*mended = true;
+		return 1;
+	}
+	if (json_object_get_type(v) != json_type_string)
+		return 0;
+	s = json_object_get_string(v);
+	n = (size_t)json_object_get_string_len(v);
+	if (n > ctx->lim->max_string_length) {
+		error_set(ctx->e, ERR_INPUT, "a JSON string is longer than max_string_length (%zu bytes)",
+			  ctx->lim->max_string_length);
+		return -1;
+	}
+	if (memchr(s, '\0', n) || !utf8_valid((const unsigned char *)s, n)) {
+		char *c = text_clean(s, n, NULL);
+
+		json_object_set_string(v, c);
+		free(c);
+		*mended = true;
+	}
+	return 0;
+}
+
 static int
 clean_tree(struct parse_ctx *ctx, json_object *o, bool *mended)
 {
-	switch (json_object_get_type(o)) {
-	case json_type_object: {
+	int rc;
+
+	if (json_object_is_type(o, json_type_object)) {
 		struct json_object_iterator it = json_object_iter_begin(o);
 		struct json_object_iterator end = json_object_iter_end(o);
 
 		for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
 			const char *key = json_object_iter_peek_name(&it);
-			json_object *v = json_object_iter_peek_value(&it);
 
 			if (strlen(key) > ctx->lim->max_string_length) {
 				error_set(ctx->e, ERR_INPUT, "a JSON key is longer than max_string_length (%zu bytes)",
 					  ctx->lim->max_string_length);
 				return -1;
 			}
-			if (!utf8_valid((const unsigned char *)key, strlen(key))) {
-				/* keys cannot be renamed in place; a bad key is never one we read */
-				*mended = true;
-			}
-			if (json_object_get_type(v) == json_type_string ||
-			    json_object_get_type(v) == json_type_double) {
-				const char *s = json_object_get_string(v);
-				size_t n = (size_t)json_object_get_string_len(v);
-
-				if (json_object_get_type(v) == json_type_double) {
-					if (!isfinite(json_object_get_double(v))) {
-						json_object_object_add(o, key, NULL);
-						*mended = true;
-					}
-					continue;
-				}
-				if (n > ctx->lim->max_string_length) {
-					error_set(ctx->e, ERR_INPUT,
-						  "a JSON string is longer than max_string_length (%zu bytes)",
-						  ctx->lim->max_string_length);
-					return -1;
-				}
-				if (memchr(s, '\0', n) || !utf8_valid((const unsigned char *)s, n)) {
-					char *c = text_clean(s, n, NULL);
-
-					json_object_set_string(v, c);
-					free(c);
-					*mended = true;
-				}
-				continue;
-			}
-			if (clean_tree(ctx, v, mended) < 0)
+			/* a key with invalid UTF-8 is never one we read; jsonb may refuse it,
+			 * and then store.c keeps the report as rejected */
+			if ((rc = clean_scalar(ctx, json_object_iter_peek_value(&it), mended)) < 0 ||
+			    clean_tree(ctx, json_object_iter_peek_value(&it), mended) < 0)
 				return -1;
+			if (rc == 1)
+				json_object_object_add(o, key, NULL);
 		}
-		return 0;
-	}
-	case json_type_array: {
-		size_t n = json_object_array_length(o);
-
-		for (size_t i = 0; i < n; i++) {
+	} else if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++) {
 			json_object *v = json_object_array_get_idx(o, i);
 
-			if (json_object_get_type(v) == json_type_double && !isfinite(json_object_get_double(v))) {
-				json_object_array_put_idx(o, i, NULL);
-				*mended = true;
-				continue;
-			}
-			if (json_object_get_type(v) == json_type_string) {
-				const char *s = json_object_get_string(v);
-				size_t len = (size_t)json_object_get_string_len(v);
-
-				if (len > ctx->lim->max_string_length) {
-					error_set(ctx->e, ERR_INPUT,
-						  "a JSON string is longer than max_string_length (%zu bytes)",
-						  ctx->lim->max_string_length);
-					return -1;
-				}
-				if (memchr(s, '\0', len) || !utf8_valid((const unsigned char *)s, len)) {
-					char *c = text_clean(s, len, NULL);
-
-					json_object_set_string(v, c);
-					free(c);
-					*mended = true;
-				}
-				continue;
-			}
-			if (clean_tree(ctx, v, mended) < 0)
+			if ((rc = clean_scalar(ctx, v, mended)) < 0 || clean_tree(ctx, v, mended) < 0)
 				return -1;
+			if (rc == 1)
+				json_object_array_put_idx(o, i, NULL);
 		}
-		return 0;
 	}
-	default:
-		return 0;
-	}
+	return 0;
 }
 
 /* ---- fields ---- */
