@@ -1,0 +1,315 @@
+/* summary.c - tlsrpt-ingest --summary: per policy domain, the sessions, the
+ * failure rate, the top result types with the MX hosts concerned, and what
+ * usually fixes each, in 80 columns. Read-only, one snapshot; every value
+ * reaches the server as a parameter. */
+#include "autoconf.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "summary.h"
+#include "util.h"
+
+#define WIDTH 80
+#define TOP_RESULT_TYPES 5
+#define NO_DOMAIN "(no policy domain)"
+
+/* ---- connection and errors, shared with purge.c ---- */
+
+static void
+one_line(char *dst, size_t size, const char *src)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; src && src[i] && j + 1 < size; i++) {
+		char c = src[i];
+
+		if (c == '\n' || c == '\r' || c == '\t') {
+			if (src[i + 1] == '\0')
+				break;
+			c = ' ';
+		}
+		if (c == ' ' && j > 0 && dst[j - 1] == ' ')
+			continue;
+		dst[j++] = c;
+	}
+	dst[j] = '\0';
+}
+
+PGconn *
+admin_connect(const struct config *cfg, struct error *e)
+{
+	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *values[4];
+	char timeout[16], msg[400];
+	PGconn *conn;
+
+	snprintf(timeout, sizeof timeout, "%u", cfg->connect_timeout);
+	values[0] = getenv("PGCONNECT_TIMEOUT") ? NULL : timeout;
+	values[1] = "tlsrpt-ingest";
+	values[2] = cfg->database ? cfg->database : "";
+	values[3] = NULL;
+	conn = PQconnectdbParams(keys, values, 1);
+	if (conn == NULL) {
+		error_set(e, ERR_TEMP, "database connection: out of memory");
+		return NULL;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		one_line(msg, sizeof msg, PQerrorMessage(conn));
+		error_set(e, ERR_TEMP, "database unavailable: %s", msg);
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+void
+admin_failed(PGconn *conn, const PGresult *res, const char *what, struct error *e)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	char msg[400];
+
+	one_line(msg, sizeof msg, res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
+								   : PQerrorMessage(conn));
+	if (PQstatus(conn) != CONNECTION_BAD && state != NULL &&
+	    (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0 || strcmp(state, "42883") == 0))
+		error_set(e, ERR_CONFIG, "%s: %s (run tlsrpt-ingest --init-db)", what, msg);
+	else if (PQstatus(conn) != CONNECTION_BAD && state != NULL &&
+		 (strncmp(state, "42", 2) == 0 || strncmp(state, "28", 2) == 0 || strncmp(state, "3D", 2) == 0))
+		error_set(e, ERR_CONFIG, "%s: %s [%s]", what, msg, state);
+	else
+		error_set(e, ERR_TEMP, "%s: %s%s%s%s", what, msg, state ? " [" : "", state ? state : "",
+			  state ? "]" : "");
+}
+
+/* ---- advice ---- */
+
+static const struct {
+	const char *result_type;
+	const char *advice;
+} advice_table[] = {
+	/* RFC 8460 section 4.3.1, negotiation failures */
+	{"starttls-not-supported", "enable STARTTLS on that MX (certificate and key loaded, port 25)"},
+	{"certificate-host-mismatch", "put the MX host name in the certificate's subjectAltName "
+				      "(or fix the MX record / the policy's mx: lines)"},
+	{"certificate-expired", "renew the certificate on that MX and reload the MTA"},
+	{"certificate-not-trusted", "serve a certificate from a public CA with its full chain "
+				    "(intermediates included)"},
+	{"validation-failure", "check the certificate chain and the policy against that MX; "
+			       "see failure_reason_code"},
+	/* 4.3.2, MTA-STS */
+	{"sts-policy-fetch-error", "serve https://mta-sts.<domain>/.well-known/mta-sts.txt "
+				   "(DNS, web server, HTTP 200)"},
+	{"sts-policy-invalid", "fix the syntax of mta-sts.txt: version, mode, mx and max_age lines"},
+	{"sts-webpki-invalid", "give the mta-sts.<domain> web server a valid, trusted certificate"},
+	/* 4.3.3, DANE */
+	{"tlsa-invalid", "fix the TLSA record: usage, selector, matching type and data must "
+			 "match the certificate"},
+	{"dnssec-invalid", "fix the zone's DNSSEC: expired signatures, or a DS record that does "
+			   "not match"},
+	{"dane-required", "the sender requires DANE: publish TLSA records in a DNSSEC-signed zone"},
+	{"unknown", "see additional_information and failure_reason_code in tlsrpt.failure"},
+};
+
+const char *
+summary_advice(const char *result_type)
+{
+	for (size_t i = 0; i < sizeof advice_table / sizeof advice_table[0]; i++)
+		if (result_type && strcmp(result_type, advice_table[i].result_type) == 0)
+			return advice_table[i].advice;
+	return NULL;
+}
+
+/* ---- output ---- */
+
+/* text after prefix, wrapped at spaces to WIDTH columns; continuation lines
+ * start with cont. A word longer than the line is cut. */
+static void
+put_wrapped(FILE *out, const char *prefix, const char *cont, const char *text)
+{
+	const char *lead = prefix;
+
+	while (*text == ' ')
+		text++;
+	do {
+		size_t room = WIDTH - strlen(lead), n = strlen(text), cut;
+
+		if (n <= room) {
+			cut = n;
+		} else {
+			cut = room;
+			while (cut > 0 && text[cut] != ' ')
+				cut--;
+			if (cut == 0)
+				cut = room;
+		}
+		while (cut > 0 && text[cut - 1] == ' ')
+			cut--;
+		fprintf(out, "%s%.*s\n", lead, (int)cut, text);
+		text += cut;
+		while (*text == ' ')
+			text++;
+		lead = cont;
+	} while (*text);
+}
+
+static long long
+ll(const PGresult *res, int row, int col)
+{
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static void
+print_rate(struct buf *b, long long sessions, long long failed)
+{
+	if (sessions <= 0)
+		buf_printf(b, "no sessions");
+	else
+		buf_printf(b, "%lld sessions, %lld failed (%.1f %%)", sessions, failed,
+			   100.0 * (double)failed / (double)sessions);
+}
+
+static void
+print_domain(FILE *out, const PGresult *dom, int d, const PGresult *types)
+{
+	const char *name = PQgetvalue(dom, d, 0);
+	long long ok = ll(dom, d, 1), failed = ll(dom, d, 2);
+	long long reports = ll(dom, d, 3), n_reporters = ll(dom, d, 5);
+	struct buf line = {0};
+	int shown = 0, more = 0;
+	long long more_sessions = 0;
+
+	fputc('\n', out);
+	put_wrapped(out, "", "  ", name);
+	print_rate(&line, ok + failed, failed);
+	buf_printf(&line, "; %lld report%s from %lld reporter%s", reports, reports == 1 ? "" : "s",
+		   n_reporters, n_reporters == 1 ? "" : "s");
+	put_wrapped(out, "  ", "  ", buf_cstr(&line));
+	if (*PQgetvalue(dom, d, 4))
+		put_wrapped(out, "  reporters: ", "    ", PQgetvalue(dom, d, 4));
+	for (int t = 0; t < PQntuples(types); t++) {
+		const char *rt = PQgetvalue(types, t, 1), *advice;
+
+		if (strcmp(PQgetvalue(types, t, 0), name) != 0)
+			continue;
+		if (shown == TOP_RESULT_TYPES) {
+			more++;
+			more_sessions += ll(types, t, 2);
+			continue;
+		}
+		shown++;
+		line.len = 0;
+		buf_printf(&line, "%s: %lld failed session%s", rt, ll(types, t, 2),
+			   ll(types, t, 2) == 1 ? "" : "s");
+		put_wrapped(out, "  ", "    ", buf_cstr(&line));
+		put_wrapped(out, "    MX: ", "        ", PQgetvalue(types, t, 3));
+		advice = summary_advice(rt);
+		put_wrapped(out, "    fix: ", "         ",
+			    advice ? advice : "not a result type of RFC 8460; see tlsrpt.failure");
+	}
+	if (more > 0) {
+		line.len = 0;
+		buf_printf(&line, "and %d more result type%s (%lld failed sessions)", more, more == 1 ? "" : "s",
+			   more_sessions);
+		put_wrapped(out, "  ", "    ", buf_cstr(&line));
+	}
+	if (shown == 0)
+		put_wrapped(out, "  ", "    ", failed > 0 ? "no failure details reported" : "no failures");
+	buf_free(&line);
+}
+
+/* ---- the queries ---- */
+
+static const char sql_window[] =
+	"SELECT to_char((now() - make_interval(days => $1::integer)) AT TIME ZONE 'UTC',"
+	" 'YYYY-MM-DD HH24:MI')";
+
+static const char sql_domains[] =
+	"SELECT coalesce(p.policy_domain, '" NO_DOMAIN "'),"
+	" sum(coalesce(p.total_successful_session_count, 0))::bigint,"
+	" sum(coalesce(p.total_failure_session_count, 0))::bigint,"
+	" count(DISTINCT r.id),"
+	" coalesce(string_agg(DISTINCT r.organization_name, ', ' ORDER BY r.organization_name), ''),"
+	" count(DISTINCT r.organization_name)"
+	" FROM tlsrpt.report r JOIN tlsrpt.policy p ON p.report = r.id"
+	" WHERE r.date_end > now() - make_interval(days => $1::integer)"
+	" AND ($2::text IS NULL OR lower(p.policy_domain) = lower($2::text))"
+	" GROUP BY 1"
+	" ORDER BY 3 DESC, 2 DESC, 1";
+
+static const char sql_types[] =
+	"WITH m AS ("
+	" SELECT coalesce(p.policy_domain, '" NO_DOMAIN "') AS domain,"
+	" coalesce(f.result_type, '(none)') AS result_type,"
+	" coalesce(f.receiving_mx_hostname, host(f.receiving_ip), '(unknown MX)') AS mx,"
+	" sum(coalesce(f.failed_session_count, 0))::bigint AS n"
+	" FROM tlsrpt.failure f JOIN tlsrpt.policy p ON p.id = f.policy"
+	" JOIN tlsrpt.report r ON r.id = p.report"
+	" WHERE r.date_end > now() - make_interval(days => $1::integer)"
+	" AND ($2::text IS NULL OR lower(p.policy_domain) = lower($2::text))"
+	" GROUP BY 1, 2, 3)"
+	" SELECT domain, result_type, sum(n)::bigint,"
+	" string_agg(mx || ' (' || n || ')', ', ' ORDER BY n DESC, mx)"
+	" FROM m GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2";
+
+static PGresult *
+query(PGconn *conn, const char *sql, int nparams, const char *const *params, const char *what,
+      struct error *e)
+{
+	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		return res;
+	admin_failed(conn, res, what, e);
+	PQclear(res);
+	return NULL;
+}
+
+int
+summary_print(const struct config *cfg, unsigned days, const char *domain, FILE *out, struct error *e)
+{
+	PGresult *win = NULL, *dom = NULL, *types = NULL, *res;
+	PGconn *conn;
+	char dtext[16], begin[160];
+	const char *params[2] = {dtext, domain};
+	struct buf head = {0};
+	int rc = -1;
+
+	if ((conn = admin_connect(cfg, e)) == NULL)
+		return -1;
+	snprintf(dtext, sizeof dtext, "%u", days);
+	snprintf(begin, sizeof begin,
+		 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = '%us'",
+		 cfg->statement_timeout);
+	res = PQexec(conn, begin);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		admin_failed(conn, res, "BEGIN", e);
+		PQclear(res);
+		goto out;
+	}
+	PQclear(res);
+	if ((win = query(conn, sql_window, 1, params, "summary", e)) == NULL ||
+	    (dom = query(conn, sql_domains, 2, params, "summary of the domains", e)) == NULL ||
+	    (types = query(conn, sql_types, 2, params, "summary of the result types", e)) == NULL)
+		goto out;
+
+	buf_printf(&head, "TLS-RPT summary, last %u day%s: reports ending after %s UTC", days,
+		   days == 1 ? "" : "s", PQgetvalue(win, 0, 0));
+	put_wrapped(out, "", "  ", buf_cstr(&head));
+	if (domain != NULL)
+		put_wrapped(out, "policy domain: ", "  ", domain);
+	if (PQntuples(dom) == 0)
+		fputs("\nno reports in that period\n", out);
+	for (int d = 0; d < PQntuples(dom); d++)
+		print_domain(out, dom, d, types);
+	rc = 0;
+out:
+	buf_free(&head);
+	PQclear(win);
+	PQclear(dom);
+	PQclear(types);
+	PQfinish(conn);
+	return rc;
+}
