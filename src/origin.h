@@ -52,7 +52,7 @@ bool origin_domain_in_list(const char *domain, const char *list);
 
 /* One dkim result read from an Authentication-Results header value. */
 struct ar_dkim {
-	char result[16];
+	char result[64];
 	char domain[256]; /* header.d, else the domain of header.i; "" when absent */
 };
 /* Parses an Authentication-Results header value (RFC 8601). Returns -1 when
