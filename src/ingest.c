@@ -123,6 +123,72 @@ refused:
 	return 0;
 }
 
+/* with our_domains set, a report for any other policy domain is kept aside */
+static void
+keep_our_domains(struct delivery *d, const struct limits *lim)
+{
+	size_t kept = 0;
+
+	if (lim->trust.our_domains == NULL)
+		return;
+	for (size_t i = 0; i < d->n_reports; i++) {
+		struct found_report *fr = &d->reports[i];
+		const struct report *r = fr->report;
+		const char *foreign = NULL;
+		bool any = false;
+
+		for (size_t j = 0; j < r->n_policies && foreign == NULL; j++) {
+			any = true;
+			if (!origin_domain_in_list(r->policies[j].policy_domain, lim->trust.our_domains))
+				foreign = r->policies[j].policy_domain ? r->policies[j].policy_domain : "(none)";
+		}
+		if (!any && !origin_domain_in_list(d->report_domain, lim->trust.our_domains))
+			foreign = d->report_domain ? d->report_domain : "(none)";
+		if (foreign == NULL) {
+			d->reports[kept++] = *fr;
+			continue;
+		}
+		char *reason = xasprintf("policy domain %s is not one of our_domains", foreign);
+
+		add_rejection(d, lim, reason, fr->filename, (const unsigned char *)r->raw_json,
+			      strlen(r->raw_json));
+		free(reason);
+		report_free(fr->report);
+		free(fr->filename);
+	}
+	d->n_reports = kept;
+}
+
+/* A mail's origin (origin.h); with dkim_policy = require, no aligned pass
+ * turns the whole message into one rejection. */
+static int
+check_origin(struct delivery *d, const unsigned char *data, size_t len, const struct limits *lim,
+	     struct error *e)
+{
+	const struct origin *o = &d->origin;
+	char *reason;
+
+	if (origin_check(data, len, d->sender, d->submitter, &lim->trust, &d->origin, e) < 0)
+		return -1;
+	if (lim->trust.policy != DKIM_POLICY_REQUIRE || d->n_reports == 0 || origin_authenticated(o))
+		return 0;
+	if (lim->trust.mode == TRUST_DKIM_VERIFY && o->dkim_result && strcmp(o->dkim_result, "temperror") == 0) {
+		error_set(e, ERR_TEMP, "DKIM key not available now: %s", o->detail ? o->detail : "");
+		return -1;
+	}
+	reason = xasprintf("not authenticated (dkim_policy = require): %s",
+			   lim->trust.mode == TRUST_NONE ? "trust = none checks nothing"
+			   : o->detail ? o->detail : "no DKIM result");
+	add_rejection(d, lim, reason, NULL, data, len);
+	free(reason);
+	for (size_t i = 0; i < d->n_reports; i++) {
+		report_free(d->reports[i].report);
+		free(d->reports[i].filename);
+	}
+	d->n_reports = 0;
+	return 0;
+}
+
 static char *
 dup_or_null(const char *s)
 {
@@ -152,7 +218,10 @@ ingest_bytes(const unsigned char *data, size_t len, const char *source,
 	if (d->kind != INPUT_MAIL) {
 		const char *base = strrchr(d->source, '/');
 
-		return take_part(d, data, len, base ? base + 1 : d->source, NULL, lim, e);
+		rc = take_part(d, data, len, base ? base + 1 : d->source, NULL, lim, e);
+		if (rc == 0)
+			keep_our_domains(d, lim);
+		return rc;
 	}
 	if (mime_parse(data, len, lim, &m, &perr) < 0) {
 		add_rejection(d, lim, perr.msg, NULL, data, len);
@@ -169,6 +238,10 @@ ingest_bytes(const unsigned char *data, size_t len, const char *source,
 		rc = take_part(d, m->parts[i].data, m->parts[i].len, m->parts[i].filename,
 			       m->report_domain, lim, e);
 	mime_free(m);
+	if (rc == 0)
+		rc = check_origin(d, data, len, lim, e);
+	if (rc == 0)
+		keep_our_domains(d, lim);
 	return rc;
 }
 
@@ -211,6 +284,7 @@ delivery_free(struct delivery *d)
 	free(d->subject);
 	free(d->report_domain);
 	free(d->submitter);
+	origin_free(&d->origin);
 	free(d);
 }
 
@@ -254,6 +328,11 @@ delivery_print_json(const struct delivery *d, struct buf *out)
 		add_str(o, "message_id", d->message_id);
 		add_str(o, "report_domain", d->report_domain);
 		add_str(o, "submitter", d->submitter);
+		add_str(o, "origin_method", d->origin.method);
+		add_str(o, "dkim_result", d->origin.dkim_result);
+		add_str(o, "dkim_domain", d->origin.dkim_domain);
+		json_object_object_add(o, "dkim_aligned", d->origin.aligned == TRI_UNKNOWN ? NULL
+				       : json_object_new_boolean(d->origin.aligned == TRI_TRUE));
 		buf_puts(out, json_object_to_json_string_ext(o, flags));
 		buf_puts(out, "\n");
 		json_object_put(o);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "origin.h"
 #include "report.h"
 #include "status.h"
 #include "util.h"
@@ -39,12 +40,17 @@ struct delivery {
 	size_t n_reports;
 	struct rejection *rejections;
 	size_t n_rejections;
+	struct origin origin; /* mail only: what lim->trust found out about the sender */
 };
 
 enum input_kind ingest_sniff(const unsigned char *data, size_t len);
 
 /* Splits one input into reports and rejections. Bad content never fails
- * this call: it becomes a rejection with a reason. Fails only for ERR_TEMP. */
+ * this call: it becomes a rejection with a reason. Fails only for ERR_TEMP.
+ * lim->trust (origin.h): a mail's origin is checked and kept in d->origin;
+ * with dkim_policy = require a mail that is not an aligned DKIM pass becomes
+ * one rejection (the whole message); with our_domains set, a report for
+ * another policy domain becomes a rejection. */
 int ingest_bytes(const unsigned char *data, size_t len, const char *source,
 		 const struct limits *lim, struct delivery **out, struct error *e);
 /* An input over max_message_size: kept as rejected, its first bytes only. */

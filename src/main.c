@@ -17,11 +17,15 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "cgi.h"
 #include "config.h"
 #include "ingest.h"
 #include "log.h"
 #include "mime.h"
+#include "purge.h"
+#include "source.h"
 #include "store.h"
+#include "summary.h"
 #include "util.h"
 
 #ifndef SYSCONFDIR
@@ -29,7 +33,7 @@
 #endif
 #define DEFAULT_CONFIG SYSCONFDIR "/tlsrpt-ingest.conf"
 
-enum mode { MODE_DELIVER, MODE_FILES, MODE_DRY_RUN, MODE_INIT_DB, MODE_CHECK };
+enum mode { MODE_DELIVER, MODE_FILES, MODE_DRY_RUN, MODE_INIT_DB, MODE_CHECK, MODE_SUMMARY, MODE_PURGE };
 
 static const char usage_text[] =
 	"Usage: tlsrpt-ingest [OPTION]... [FILE]...\n"
@@ -48,6 +52,12 @@ static const char usage_text[] =
 	"      --dry-run            print the normalized reports as JSON lines;\n"
 	"                           touch no database\n"
 	"  -n, --check              check the configuration and the database, then exit\n"
+	"      --summary            per policy domain: sessions, failure rate, the top\n"
+	"                           result types with their MX hosts and what fixes them\n"
+	"      --days=N             with --summary: the last N days (default 7)\n"
+	"      --domain=DOMAIN      with --summary: only that policy domain\n"
+	"      --purge-older-than=DAYS  delete reports that ended (and rejected mail\n"
+	"                           received) more than DAYS days ago, in batches\n"
 	"  -v, --verbose            log to standard error as well as to syslog\n"
 	"  -h, --help               show this help, then exit\n"
 	"  -V, --version            show the version, then exit\n"
@@ -96,6 +106,17 @@ setup_signals(unsigned deadline)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* The progress line on a terminal: wiped before anything else is written. */
+static bool progress_on_screen;
+
+static void
+progress_clear(void)
+{
+	if (progress_on_screen)
+		fputs("\r\033[K", stderr);
+	progress_on_screen = false;
+}
+
 /* The one status line the MTA reads, then the exit. */
 static int __attribute__((format(printf, 3, 4)))
 fail(int status, const char *dsn, const char *fmt, ...)
@@ -103,6 +124,7 @@ fail(int status, const char *dsn, const char *fmt, ...)
 	char msg[700];
 	va_list ap;
 
+	progress_clear();
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
@@ -170,7 +192,14 @@ struct run {
 	struct config cfg;
 	struct store *store;
 	const char *grant_role;
+	const char *domain;  /* --summary --domain */
+	unsigned days;       /* --summary --days, 0: the default */
+	unsigned purge_days; /* --purge-older-than */
 	size_t inputs, reports_new, reports_dup, rejected, unreadable;
+	struct source_stats walked; /* what the FILE arguments held */
+	size_t total;               /* messages to do, when counted first; 0: unknown */
+	bool progress;              /* a progress line on stderr (a terminal) */
+	long long t_start, t_shown;
 };
 
 static void
@@ -200,45 +229,23 @@ log_outcome(const struct delivery *d, const struct store_result *res, long long 
 	buf_free(&line);
 }
 
-/* One input: read, split, store. Returns an exit status, 0 to go on. */
+/* One message: split, store. Returns an exit status, 0 to go on. */
 static int
-run_one(struct run *run, const char *name)
+run_message(struct run *run, const char *source, const unsigned char *data, size_t len, size_t total)
 {
-	struct buf in = {0};
 	struct delivery *d = NULL;
 	struct store_result res = {0};
 	struct error e = {ERR_NONE, ""};
 	long long t0 = now_ms();
-	size_t total;
-	int fd = STDIN_FILENO, status = 0;
-	const char *source = strcmp(name, "-") == 0 ? "stdin" : name;
+	int status = 0;
 
 	alarm(run->cfg.deadline);
-	if (strcmp(name, "-") != 0 && (fd = open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
-		log_error("cannot read %s: %s", name, strerror(errno));
-		run->unreadable++;
-		return 0;
-	}
-	if (read_input(fd, run->cfg.limits.max_message_size, &in, &total) < 0) {
-		int err = errno;
-
-		if (fd != STDIN_FILENO)
-			close(fd);
-		buf_free(&in);
-		if (run->mode == MODE_DELIVER)
-			return fail(EX_TEMPFAIL, "4.3.0", "reading the message: %s", strerror(err));
-		log_error("cannot read %s: %s", name, strerror(err));
-		run->unreadable++;
-		return 0;
-	}
-	if (fd != STDIN_FILENO)
-		close(fd);
 	run->inputs++;
 	if (total > run->cfg.limits.max_message_size) {
 		log_warn("%s: %zu bytes, over max_message_size (%zu)", source, total,
 			 run->cfg.limits.max_message_size);
-		ingest_oversized(in.data, in.len, total, source, &run->cfg.limits, &d);
-	} else if (ingest_bytes(in.data, in.len, source, &run->cfg.limits, &d, &e) < 0) {
+		ingest_oversized(data, len, total, source, &run->cfg.limits, &d);
+	} else if (ingest_bytes(data, len, source, &run->cfg.limits, &d, &e) < 0) {
 		status = fail(status_for(&e, run->mode), "4.3.0", "%s: %s", source, e.msg);
 		goto out;
 	}
@@ -256,8 +263,10 @@ run_one(struct run *run, const char *name)
 		log_info("deferred: source=%s message-id=<%s> reason=\"%s\"", source,
 			 d->message_id ? d->message_id : "", e.msg);
 		if (run->mode == MODE_FILES)
-			status = fail(st, dsn_for(st), "%s: %s; stopped after %zu of the inputs were stored",
-				      source, e.msg, run->inputs - 1);
+			status = fail(st, dsn_for(st), "stopped at %s: %s; the %zu message(s) before it are stored"
+				      " (%zu reports, %zu already there, %zu rejected); run the same command again"
+				      " to go on", source, e.msg, run->inputs - 1, run->reports_new,
+				      run->reports_dup, run->rejected);
 		else
 			status = fail(st, dsn_for(st), "%s", e.msg);
 		goto out;
@@ -269,8 +278,92 @@ run_one(struct run *run, const char *name)
 out:
 	alarm(0);
 	delivery_free(d);
+	return status;
+}
+
+/* Standard input: the MTA's delivery, or "-". */
+static int
+run_one(struct run *run, const char *name)
+{
+	struct buf in = {0};
+	size_t total;
+	int status;
+
+	(void)name;
+	alarm(run->cfg.deadline);
+	if (read_input(STDIN_FILENO, run->cfg.limits.max_message_size, &in, &total) < 0) {
+		int err = errno;
+
+		buf_free(&in);
+		if (run->mode == MODE_DELIVER)
+			return fail(EX_TEMPFAIL, "4.3.0", "reading the message: %s", strerror(err));
+		log_error("cannot read standard input: %s", strerror(err));
+		run->unreadable++;
+		return 0;
+	}
+	status = run_message(run, "stdin", in.data, in.len, total);
 	buf_free(&in);
 	return status;
+}
+
+static void
+progress(struct run *run, bool force)
+{
+	long long now = now_ms();
+	double secs = (double)(now - run->t_start) / 1000.0;
+	char line[256];
+	int n;
+
+	if (!run->progress || (!force && now - run->t_shown < 250))
+		return;
+	run->t_shown = now;
+	if (run->total > 0)
+		n = snprintf(line, sizeof line, "\r%zu of %zu messages (%.0f%%)", run->inputs, run->total,
+			     100.0 * (double)run->inputs / (double)run->total);
+	else
+		n = snprintf(line, sizeof line, "\r%zu messages", run->inputs);
+	snprintf(line + n, sizeof line - (size_t)n, ", %.0f/s: %zu stored, %zu duplicates, %zu rejected\033[K",
+		 secs > 0 ? (double)run->inputs / secs : 0.0, run->reports_new, run->reports_dup, run->rejected);
+	fputs(line, stderr);
+	fflush(stderr);
+	progress_on_screen = true;
+}
+
+/* The summary of a FILE run: on a terminal, or after a backfill (an mbox, a
+ * Maildir, a directory); a few single files from a script stay quiet. */
+static void
+print_summary(struct run *run)
+{
+	double secs = (double)(now_ms() - run->t_start) / 1000.0;
+	size_t unreadable = run->unreadable + run->walked.unreadable;
+
+	log_info("done: %zu inputs, %zu reports stored, %zu already stored, %zu rejected, %zu unreadable",
+		 run->inputs, run->reports_new, run->reports_dup, run->rejected, unreadable);
+	progress_clear();
+	if (!run->progress && run->walked.containers == 0)
+		return;
+	printf("tlsrpt-ingest: %zu message(s) from %zu file(s): %zu report(s) stored, %zu already stored, "
+	       "%zu rejected", run->inputs, run->walked.files, run->reports_new, run->reports_dup, run->rejected);
+	if (unreadable > 0)
+		printf(", %zu unreadable (see the mail log)", unreadable);
+	printf("; %.1f s, %.0f messages/s\n", secs, secs > 0 ? (double)run->inputs / secs : 0.0);
+}
+
+static int
+walk_one(void *arg, const struct source_msg *m)
+{
+	struct run *run = arg;
+	int status = run_message(run, m->label, m->data, m->len, m->size);
+
+	progress(run, false);
+	return status;
+}
+
+/* A FILE argument: one message, an mbox, a Maildir or a directory. */
+static int
+run_path(struct run *run, const char *path)
+{
+	return source_walk(path, run->cfg.limits.max_message_size, walk_one, run, &run->walked);
 }
 
 static int
@@ -322,6 +415,38 @@ do_check(struct run *run)
 	return 0;
 }
 
+static int
+do_summary(struct run *run)
+{
+	struct error e = {ERR_NONE, ""};
+	int status;
+
+	alarm(run->cfg.deadline);
+	if (summary_print(&run->cfg, run->days ? run->days : 7, run->domain, stdout, &e) < 0) {
+		status = status_for(&e, run->mode);
+		return fail(status, dsn_for(status), "%s", e.msg);
+	}
+	return 0;
+}
+
+/* No deadline: each batch is bounded by statement_timeout instead. */
+static int
+do_purge(struct run *run)
+{
+	struct error e = {ERR_NONE, ""};
+	struct purge_result res;
+	int status;
+
+	if (purge_older_than(&run->cfg, run->purge_days, PURGE_BATCH, &res, &e) < 0) {
+		status = status_for(&e, run->mode);
+		return fail(status, dsn_for(status), "%s; purged so far: reports=%lld policies=%lld failures=%lld rejected=%lld",
+			    e.msg, res.reports, res.policies, res.failures, res.rejected);
+	}
+	printf("purged reports=%lld policies=%lld failures=%lld rejected=%lld (older than %u days: before %s)\n",
+	       res.reports, res.policies, res.failures, res.rejected, run->purge_days, res.cutoff);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -336,6 +461,10 @@ main(int argc, char **argv)
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
+		{"summary", no_argument, NULL, 'S'},
+		{"days", required_argument, NULL, 'Y'},
+		{"domain", required_argument, NULL, 'Z'},
+		{"purge-older-than", required_argument, NULL, 'P'},
 		{NULL, 0, NULL, 0},
 	};
 	struct run run;
@@ -344,9 +473,13 @@ main(int argc, char **argv)
 	char **overrides;
 	size_t n_overrides = 0;
 	bool verbose = false, init_db = false, dry_run = false, check = false;
+	bool summary = false, purge = false;
+	unsigned long long ull;
 	int opt, status = 0;
 
 	memset(&run, 0, sizeof run);
+	if (cgi_active() && cgi_argv_from_query(argc))
+		return cgi_fail(400, "arguments from a query string are refused");
 	overrides = xcalloc((size_t)argc + 1, sizeof *overrides);
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "d:c:o:nvhV", longopts, NULL)) != -1) {
@@ -358,6 +491,26 @@ main(int argc, char **argv)
 		case 'G': run.grant_role = optarg; break;
 		case 'D': dry_run = true; break;
 		case 'n': check = true; break;
+		case 'S': summary = true; break;
+		case 'Y':
+			if (!parse_uint(optarg, 36500, &ull) || ull == 0) {
+				free(overrides);
+				fprintf(stderr, "5.3.0 tlsrpt-ingest: --days wants 1 to 36500, not \"%s\"\n", optarg);
+				return EX_USAGE;
+			}
+			run.days = (unsigned)ull;
+			break;
+		case 'Z': run.domain = optarg; break;
+		case 'P':
+			if (!parse_uint(optarg, 36500, &ull) || ull == 0) {
+				free(overrides);
+				fprintf(stderr, "5.3.0 tlsrpt-ingest: --purge-older-than wants 1 to 36500 days, not \"%s\"\n",
+					optarg);
+				return EX_USAGE;
+			}
+			purge = true;
+			run.purge_days = (unsigned)ull;
+			break;
 		case 'v': verbose = true; break;
 		case 'h': fputs(usage_text, stdout); free(overrides); return 0;
 		case 'V': printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION); free(overrides); return 0;
@@ -374,10 +527,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "5.3.0 tlsrpt-ingest: --init-db, --dry-run and -n go alone; --grant goes with --init-db\n");
 		return EX_USAGE;
 	}
+	if (((summary || purge) && ((int)init_db + (int)dry_run + (int)check + (int)summary + (int)purge > 1 ||
+				    optind < argc)) ||
+	    ((run.days != 0 || run.domain != NULL) && !summary)) {
+		free(overrides);
+		fprintf(stderr, "5.3.0 tlsrpt-ingest: --summary and --purge-older-than go alone; "
+				"--days and --domain go with --summary\n");
+		return EX_USAGE;
+	}
 	run.mode = init_db ? MODE_INIT_DB : check ? MODE_CHECK : dry_run ? MODE_DRY_RUN
+		 : summary ? MODE_SUMMARY : purge ? MODE_PURGE
 		 : optind < argc ? MODE_FILES : MODE_DELIVER;
 
-	log_open("tlsrpt-ingest", verbose || (run.mode != MODE_DELIVER && isatty(STDERR_FILENO)), verbose);
+	/* FILE runs on a terminal show a progress line and a summary instead of a line per message */
+	log_open("tlsrpt-ingest", verbose || (run.mode != MODE_DELIVER && run.mode != MODE_FILES &&
+					      isatty(STDERR_FILENO)), verbose);
 	config_defaults(&run.cfg);
 	if (config_load(&run.cfg, config_path ? config_path : DEFAULT_CONFIG, config_path != NULL, &e) < 0)
 		goto config_failed;
@@ -409,23 +573,38 @@ main(int argc, char **argv)
 	case MODE_CHECK:
 		status = do_check(&run);
 		break;
+	case MODE_SUMMARY:
+		status = do_summary(&run);
+		break;
+	case MODE_PURGE:
+		status = do_purge(&run);
+		break;
 	case MODE_DRY_RUN:
 		if (optind == argc)
 			status = run_one(&run, "-");
 		for (int i = optind; i < argc && status == 0; i++)
-			status = run_one(&run, argv[i]);
+			status = run_path(&run, argv[i]);
+		run.unreadable += run.walked.unreadable;
 		break;
 	case MODE_DELIVER:
 	case MODE_FILES:
+		if (run.mode == MODE_DELIVER && cgi_active()) {
+			status = cgi_main(&run.cfg);
+			break;
+		}
 		if ((status = open_store(&run)) != 0)
 			break;
 		if (run.mode == MODE_DELIVER)
 			status = run_one(&run, "-");
+		run.t_start = now_ms();
+		run.progress = run.mode == MODE_FILES && !verbose && isatty(STDERR_FILENO);
+		for (int i = optind; run.progress && i < argc; i++)
+			run.total += source_count(argv[i], NULL);
 		for (int i = optind; i < argc && status == 0; i++)
-			status = run_one(&run, argv[i]);
+			status = run_path(&run, argv[i]);
 		if (run.mode == MODE_FILES && status == 0)
-			log_info("done: %zu inputs, %zu reports stored, %zu already stored, %zu rejected, %zu unreadable",
-				 run.inputs, run.reports_new, run.reports_dup, run.rejected, run.unreadable);
+			print_summary(&run);
+		run.unreadable += run.walked.unreadable;
 		break;
 	}
 	if (status == 0 && run.unreadable > 0)
@@ -439,6 +618,10 @@ main(int argc, char **argv)
 
 config_failed:
 	free(overrides);
+	if (run.mode == MODE_DELIVER && cgi_active()) {
+		config_free(&run.cfg);
+		return cgi_fail(500, e.msg);
+	}
 	status = run.mode == MODE_DELIVER ? EX_TEMPFAIL : EX_CONFIG;
 	config_free(&run.cfg);
 	return fail(status, dsn_for(status), "%s", e.msg);

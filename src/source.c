@@ -42,15 +42,16 @@ next_from(const unsigned char *data, size_t len, size_t pos)
 {
 	const unsigned char *p = data + pos, *end = data + len;
 
-	for (;;) {
-		const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+	while (p < end) {
+		const unsigned char *hit = memmem(p, (size_t)(end - p), "\nFrom ", 6);
 
-		if (nl == NULL)
+		if (hit == NULL)
 			return len;
-		p = nl + 1;
+		p = hit + 1;
 		if (from_line_at(p, (size_t)(end - p)))
 			return (size_t)(p - data);
 	}
+	return len;
 }
 
 bool

@@ -5,6 +5,7 @@
 #include "autoconf.h"
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,19 +177,22 @@ exec_ok(struct store *s, const char *sql, const char *what, enum failure_kind *k
 static void
 rollback(struct store *s)
 {
-	if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+	if (PQstatus(s->conn) != CONNECTION_OK)
+		return;
+	if (PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF) {
+		/* a send that failed half-way: end the pipeline, drop what comes back */
+		int nulls = 0;
+
+		PQpipelineSync(s->conn);
+		while (!PQexitPipelineMode(s->conn) && nulls < 2 && PQstatus(s->conn) == CONNECTION_OK) {
+			PGresult *r = PQgetResult(s->conn);
+
+			nulls = r == NULL ? nulls + 1 : 0;
+			PQclear(r);
+		}
+	}
+	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
 		PQclear(PQexec(s->conn, "ROLLBACK"));
-}
-
-static int
-begin(struct store *s, enum failure_kind *kind, struct error *e)
-{
-	char sql[160];
-
-	/* SET LOCAL: nothing outlives the transaction (PgBouncer transaction pooling) */
-	snprintf(sql, sizeof sql, "BEGIN; SET LOCAL statement_timeout = '%us'; SET LOCAL lock_timeout = '%us'",
-		 s->statement_timeout, s->lock_timeout);
-	return exec_ok(s, sql, "BEGIN", kind, e);
 }
 
 /* ---- schema ---- */
@@ -342,126 +346,134 @@ channel_name(enum source_channel ch)
 	return ch == CHANNEL_FILE ? "file" : ch == CHANNEL_HTTPS ? "https" : "mail";
 }
 
-/* Runs a statement that returns at most one id: 1 row inserted, 0 on conflict. */
-static int
-insert_returning(struct store *s, const char *sql, int n, const char *const *values, const int *lengths,
-		 const int *formats, const char *what, int *rows, char *id, size_t id_size,
-		 enum failure_kind *kind, struct error *e)
-{
-	PGresult *res = PQexecParams(s->conn, sql, n, NULL, values, lengths, formats, 0);
+/* ---- one delivery, one round trip ----
+ * The whole transaction goes out in pipeline mode: BEGIN, the timeouts, one
+ * statement per report (the report, its policies and their failure rows
+ * together, through data-modifying CTEs and unnest over array parameters),
+ * one per rejection, COMMIT, and a single Sync; then the results are read in
+ * order. Only unnamed statements and set_config(..., true), which is SET
+ * LOCAL: nothing outlives the transaction (PgBouncer transaction pooling). */
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
-		*kind = failed(s, res, what, e);
-		PQclear(res);
-		return -1;
-	}
-	*rows = PQntuples(res);
-	if (id != NULL && *rows > 0)
-		snprintf(id, id_size, "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return 0;
-}
+static const char sql_timeouts[] =
+	"SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)";
 
+/* The policies go in sorted by their position, so their identity values rise
+ * in that order and row_number() over the ids gives each one's position back;
+ * the failure rows carry the position of their policy. */
 static const char sql_report[] =
-	"INSERT INTO tlsrpt.report (organization_name, contact_info, report_id, date_start, date_end,"
-	" report_domain, submitter, message_id, filename, source, notes, raw)"
-	" VALUES ($1, $2, $3, $4::timestamptz, $5::timestamptz, $6, $7, $8, $9, $10, $11::text[], $12::jsonb)"
-	" ON CONFLICT ON CONSTRAINT report_identity DO NOTHING RETURNING id";
-
-static const char sql_policy[] =
-	"WITH p AS (INSERT INTO tlsrpt.policy (report, policy_type, policy_domain, policy_string, mx_host,"
+	"WITH r AS (INSERT INTO tlsrpt.report (organization_name, contact_info, report_id, date_start, date_end,"
+	" report_domain, submitter, message_id, filename, source, notes, raw,"
+	" dkim_result, dkim_domain, dkim_aligned, origin_method)"
+	" VALUES ($1, $2, $3, $4::timestamptz, $5::timestamptz, $6, $7, $8, $9, $10, $11::text[], $12::jsonb,"
+	" $28, $29, $30::boolean, $31)"
+	" ON CONFLICT ON CONSTRAINT report_identity DO NOTHING RETURNING id),"
+	" p AS (INSERT INTO tlsrpt.policy (report, policy_type, policy_domain, policy_string, mx_host,"
 	" total_successful_session_count, total_failure_session_count)"
-	" VALUES ($1::bigint, $2, $3, $4::text[], $5::text[], $6::bigint, $7::bigint) RETURNING id)"
-	" INSERT INTO tlsrpt.failure (policy, result_type, sending_mta_ip, receiving_mx_hostname,"
+	" SELECT r.id, x.t, x.d, x.s::text[], x.m::text[], x.ok, x.bad FROM r,"
+	" unnest($13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[], $18::bigint[])"
+	" WITH ORDINALITY AS x(t, d, s, m, ok, bad, n) ORDER BY x.n RETURNING id),"
+	" pn AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM p),"
+	" f AS (INSERT INTO tlsrpt.failure (policy, result_type, sending_mta_ip, receiving_mx_hostname,"
 	" receiving_mx_helo, receiving_ip, failed_session_count, additional_information, failure_reason_code)"
-	" SELECT p.id, f.* FROM p, unnest($8::text[], $9::inet[], $10::text[], $11::text[], $12::inet[],"
-	" $13::bigint[], $14::text[], $15::text[]) AS f";
+	" SELECT pn.id, y.rt, y.sip, y.mx, y.helo, y.rip, y.c, y.info, y.code"
+	" FROM unnest($19::bigint[], $20::text[], $21::inet[], $22::text[], $23::text[], $24::inet[],"
+	" $25::bigint[], $26::text[], $27::text[]) WITH ORDINALITY AS y(pol, rt, sip, mx, helo, rip, c, info, code, k)"
+	" JOIN pn ON pn.n = y.pol ORDER BY y.k)"
+	" SELECT id FROM r";
+
+#define REPORT_ARRAYS 15 /* $13 to $27 */
+#define REPORT_PARAMS (12 + REPORT_ARRAYS + 4) /* $28 to $31: the origin (origin.h) */
 
 static const char sql_rejected[] =
 	"INSERT INTO tlsrpt.rejected (message_id, sender, subject, filename, source, reason, raw, raw_size, digest)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7::bytea, $8::bigint, $9)"
 	" ON CONFLICT (digest) DO NOTHING RETURNING id";
 
+enum step_kind { STEP_PLAIN, STEP_REPORT, STEP_REJECTED };
+
+struct step {
+	enum step_kind kind;
+	const char *what; /* for the error message */
+};
+
 static int
-store_policy(struct store *s, const char *report_id, const struct policy *p, enum failure_kind *kind,
-	     struct error *e)
+send_query(struct store *s, const char *sql, int n, const char *const *values, const int *lengths,
+	   const int *formats, const char *what, enum failure_kind *kind, struct error *e)
 {
-	struct buf cols[8] = {{0}};
-	const char *values[15];
-	char *owned[4];
-	int rows, rc;
+	if (PQsendQueryParams(s->conn, sql, n, NULL, values, lengths, formats, 0))
+		return 0;
+	*kind = failed(s, NULL, what, e);
+	return -1;
+}
 
-	for (int c = 0; c < 8; c++)
+static int
+send_report(struct store *s, const struct delivery *d, const struct found_report *fr, enum source_channel ch,
+	    enum failure_kind *kind, struct error *e)
+{
+	const struct report *r = fr->report;
+	char *notes = strlist_array(&r->notes);
+	const char *values[REPORT_PARAMS] = {
+		r->organization_name, r->contact_info, r->report_id, r->date_start, r->date_end,
+		d->report_domain, d->submitter, d->message_id, fr->filename, channel_name(ch),
+		notes ? notes : "{}", r->raw_json,
+	};
+	struct buf cols[REPORT_ARRAYS];
+	int rc;
+
+	memset(cols, 0, sizeof cols);
+	for (int c = 0; c < REPORT_ARRAYS; c++)
 		buf_puts(&cols[c], "{");
-	for (size_t i = 0; i < p->n_failures; i++) {
-		const struct failure *f = &p->failures[i];
-		char count[24];
+	for (size_t i = 0; i < r->n_policies; i++) {
+		const struct policy *p = &r->policies[i];
+		char *owned[4] = {
+			strlist_array(&p->policy_string), strlist_array(&p->mx_host),
+			count_text(p->total_successful_session_count), count_text(p->total_failure_session_count),
+		};
+		char pos[24];
 
-		if (f->failed_session_count.present)
-			snprintf(count, sizeof count, "%lld", (long long)f->failed_session_count.value);
-		array_add(&cols[0], f->result_type);
-		array_add(&cols[1], f->sending_mta_ip);
-		array_add(&cols[2], f->receiving_mx_hostname);
-		array_add(&cols[3], f->receiving_mx_helo);
-		array_add(&cols[4], f->receiving_ip);
-		array_add(&cols[5], f->failed_session_count.present ? count : NULL);
-		array_add(&cols[6], f->additional_information);
-		array_add(&cols[7], f->failure_reason_code);
+		array_add(&cols[0], p->policy_type);
+		array_add(&cols[1], p->policy_domain);
+		for (int k = 0; k < 4; k++) {
+			array_add(&cols[2 + k], owned[k]);
+			free(owned[k]);
+		}
+		snprintf(pos, sizeof pos, "%zu", i + 1);
+		for (size_t j = 0; j < p->n_failures; j++) {
+			const struct failure *f = &p->failures[j];
+			char count[24];
+
+			if (f->failed_session_count.present)
+				snprintf(count, sizeof count, "%lld", (long long)f->failed_session_count.value);
+			array_add(&cols[6], pos);
+			array_add(&cols[7], f->result_type);
+			array_add(&cols[8], f->sending_mta_ip);
+			array_add(&cols[9], f->receiving_mx_hostname);
+			array_add(&cols[10], f->receiving_mx_helo);
+			array_add(&cols[11], f->receiving_ip);
+			array_add(&cols[12], f->failed_session_count.present ? count : NULL);
+			array_add(&cols[13], f->additional_information);
+			array_add(&cols[14], f->failure_reason_code);
+		}
 	}
-	owned[0] = strlist_array(&p->policy_string);
-	owned[1] = strlist_array(&p->mx_host);
-	owned[2] = count_text(p->total_successful_session_count);
-	owned[3] = count_text(p->total_failure_session_count);
-	values[0] = report_id;
-	values[1] = p->policy_type;
-	values[2] = p->policy_domain;
-	for (int i = 0; i < 4; i++)
-		values[3 + i] = owned[i];
-	for (int c = 0; c < 8; c++) {
+	for (int c = 0; c < REPORT_ARRAYS; c++) {
 		buf_puts(&cols[c], "}");
-		values[7 + c] = buf_cstr(&cols[c]);
+		values[12 + c] = buf_cstr(&cols[c]);
 	}
-	rc = insert_returning(s, sql_policy, 15, values, NULL, NULL, "storing a policy", &rows, NULL, 0, kind, e);
-	for (int i = 0; i < 4; i++)
-		free(owned[i]);
-	for (int c = 0; c < 8; c++)
+	values[12 + REPORT_ARRAYS] = d->origin.dkim_result;
+	values[13 + REPORT_ARRAYS] = d->origin.dkim_domain;
+	values[14 + REPORT_ARRAYS] = d->origin.aligned == TRI_UNKNOWN ? NULL
+				     : d->origin.aligned == TRI_TRUE ? "true" : "false";
+	values[15 + REPORT_ARRAYS] = d->origin.method;
+	rc = send_query(s, sql_report, REPORT_PARAMS, values, NULL, NULL, "storing a report", kind, e);
+	free(notes);
+	for (int c = 0; c < REPORT_ARRAYS; c++)
 		buf_free(&cols[c]);
 	return rc;
 }
 
 static int
-store_report(struct store *s, const struct delivery *d, const struct found_report *fr,
-	     enum source_channel ch, struct store_result *res, enum failure_kind *kind, struct error *e)
-{
-	const struct report *r = fr->report;
-	char *notes = strlist_array(&r->notes);
-	const char *values[12] = {
-		r->organization_name, r->contact_info, r->report_id, r->date_start, r->date_end,
-		d->report_domain, d->submitter, d->message_id, fr->filename, channel_name(ch),
-		notes ? notes : "{}", r->raw_json,
-	};
-	char id[32];
-	int rows, rc;
-
-	rc = insert_returning(s, sql_report, 12, values, NULL, NULL, "storing a report", &rows, id, sizeof id,
-			      kind, e);
-	free(notes);
-	if (rc < 0)
-		return -1;
-	if (rows == 0) {
-		res->reports_duplicate++;
-		return 0;
-	}
-	res->reports_new++;
-	for (size_t i = 0; i < r->n_policies; i++)
-		if (store_policy(s, id, &r->policies[i], kind, e) < 0)
-			return -1;
-	return 0;
-}
-
-static int
-store_rejection(struct store *s, const struct delivery *d, const struct rejection *rj, const char *reason,
-		enum source_channel ch, struct store_result *res, enum failure_kind *kind, struct error *e)
+send_rejection(struct store *s, const struct delivery *d, const struct rejection *rj, const char *reason,
+	       enum source_channel ch, enum failure_kind *kind, struct error *e)
 {
 	char size[24];
 	const char *values[9] = {
@@ -470,17 +482,9 @@ store_rejection(struct store *s, const struct delivery *d, const struct rejectio
 	};
 	int lengths[9] = {0, 0, 0, 0, 0, 0, (int)rj->raw_len, 0, 0};
 	int formats[9] = {0, 0, 0, 0, 0, 0, 1, 0, 0};
-	int rows;
 
 	snprintf(size, sizeof size, "%zu", rj->original_len);
-	if (insert_returning(s, sql_rejected, 9, values, lengths, formats, "storing a rejected message", &rows,
-			     NULL, 0, kind, e) < 0)
-		return -1;
-	if (rows > 0)
-		res->rejected_new++;
-	else
-		res->rejected_duplicate++;
-	return 0;
+	return send_query(s, sql_rejected, 9, values, lengths, formats, "storing a rejected message", kind, e);
 }
 
 /* A report the database refused as data (an over-long key, say) is kept as rejected instead. */
@@ -497,29 +501,106 @@ report_as_rejection(const struct found_report *fr, struct rejection *rj)
 	snprintf(rj->digest, sizeof rj->digest, "%s", fr->digest);
 }
 
+/* Reads the results of the steps sent, then the Sync. The first failure is
+ * recorded; what follows it comes back aborted. */
+static int
+read_results(struct store *s, const struct step *steps, size_t n, struct store_result *res,
+	     enum failure_kind *kind, struct error *e)
+{
+	int rc = 0;
+	PGresult *r;
+
+	for (size_t i = 0; i < n; i++) {
+		ExecStatusType st;
+
+		if ((r = PQgetResult(s->conn)) == NULL) {
+			if (rc == 0)
+				*kind = failed(s, NULL, steps[i].what, e);
+			return -1;
+		}
+		st = PQresultStatus(r);
+		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+			bool added = PQntuples(r) > 0;
+
+			if (steps[i].kind == STEP_REPORT)
+				*(added ? &res->reports_new : &res->reports_duplicate) += 1;
+			else if (steps[i].kind == STEP_REJECTED)
+				*(added ? &res->rejected_new : &res->rejected_duplicate) += 1;
+		} else if (rc == 0) {
+			*kind = st == PGRES_PIPELINE_ABORTED ? FAIL_BUG : failed(s, r, steps[i].what, e);
+			if (st == PGRES_PIPELINE_ABORTED)
+				error_set(e, ERR_BUG, "%s: aborted without an error", steps[i].what);
+			rc = -1;
+		}
+		PQclear(r);
+		if (PQstatus(s->conn) == CONNECTION_BAD)
+			return -1;
+		while ((r = PQgetResult(s->conn)) != NULL) /* the NULL that ends each statement's results */
+			PQclear(r);
+	}
+	r = PQgetResult(s->conn);
+	if (PQresultStatus(r) != PGRES_PIPELINE_SYNC && rc == 0) {
+		*kind = failed(s, r, "COMMIT", e);
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
 static int
 store_once(struct store *s, const struct delivery *d, enum source_channel ch, const char *refused,
 	   struct store_result *res, enum failure_kind *kind, struct error *e)
 {
+	struct step *steps = xcalloc(d->n_reports + d->n_rejections + 3, sizeof *steps);
+	char st_text[16], lt_text[16];
+	const char *timeouts[2] = {st_text, lt_text};
+	size_t n = 0;
+	int rc;
+
 	memset(res, 0, sizeof *res);
-	if (begin(s, kind, e) < 0)
+	if (!PQenterPipelineMode(s->conn)) {
+		free(steps);
+		*kind = failed(s, NULL, "BEGIN", e);
 		return -1;
-	for (size_t i = 0; i < d->n_reports; i++) {
+	}
+	snprintf(st_text, sizeof st_text, "%us", s->statement_timeout);
+	snprintf(lt_text, sizeof lt_text, "%us", s->lock_timeout);
+	rc = send_query(s, "BEGIN", 0, NULL, NULL, NULL, "BEGIN", kind, e);
+	steps[n++] = (struct step){STEP_PLAIN, "BEGIN"};
+	if (rc == 0)
+		rc = send_query(s, sql_timeouts, 2, timeouts, NULL, NULL, "BEGIN", kind, e);
+	steps[n++] = (struct step){STEP_PLAIN, "BEGIN"};
+	for (size_t i = 0; i < d->n_reports && rc == 0; i++) {
 		if (refused == NULL) {
-			if (store_report(s, d, &d->reports[i], ch, res, kind, e) < 0)
-				return -1;
+			rc = send_report(s, d, &d->reports[i], ch, kind, e);
+			steps[n++] = (struct step){STEP_REPORT, "storing a report"};
 		} else {
 			struct rejection rj;
 
 			report_as_rejection(&d->reports[i], &rj);
-			if (store_rejection(s, d, &rj, refused, ch, res, kind, e) < 0)
-				return -1;
+			rc = send_rejection(s, d, &rj, refused, ch, kind, e);
+			steps[n++] = (struct step){STEP_REJECTED, "storing a rejected message"};
 		}
 	}
-	for (size_t i = 0; i < d->n_rejections; i++)
-		if (store_rejection(s, d, &d->rejections[i], d->rejections[i].reason, ch, res, kind, e) < 0)
-			return -1;
-	return exec_ok(s, "COMMIT", "COMMIT", kind, e);
+	for (size_t i = 0; i < d->n_rejections && rc == 0; i++) {
+		rc = send_rejection(s, d, &d->rejections[i], d->rejections[i].reason, ch, kind, e);
+		steps[n++] = (struct step){STEP_REJECTED, "storing a rejected message"};
+	}
+	if (rc == 0)
+		rc = send_query(s, "COMMIT", 0, NULL, NULL, NULL, "COMMIT", kind, e);
+	steps[n++] = (struct step){STEP_PLAIN, "COMMIT"};
+	if (rc == 0 && !PQpipelineSync(s->conn)) {
+		*kind = failed(s, NULL, "COMMIT", e);
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = read_results(s, steps, n, res, kind, e);
+	free(steps);
+	if (!PQexitPipelineMode(s->conn) && rc == 0) {
+		*kind = failed(s, NULL, "leaving pipeline mode", e);
+		rc = -1;
+	}
+	return rc;
 }
 
 int
