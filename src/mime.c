@@ -67,6 +67,27 @@ clean_header(const char *v)
 	return c;
 }
 
+/* The address of a From header with one mailbox; the header text otherwise. */
+static char *
+sender_address(const char *header)
+{
+	InternetAddressList *list;
+	InternetAddress *a;
+	const char *addr;
+	char *out = NULL;
+
+	if (header == NULL)
+		return NULL;
+	list = internet_address_list_parse(NULL, header);
+	if (list != NULL && internet_address_list_length(list) == 1 &&
+	    INTERNET_ADDRESS_IS_MAILBOX(a = internet_address_list_get_address(list, 0)) &&
+	    (addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a))) != NULL && *addr)
+		out = clean_header(addr);
+	if (list != NULL)
+		g_object_unref(list);
+	return out ? out : clean_header(header);
+}
+
 static bool
 is_report_type(const char *mime_type)
 {
@@ -205,7 +226,7 @@ mime_parse(const unsigned char *msg, size_t len, const struct limits *lim,
 	m = xcalloc(1, sizeof *m);
 	m->message_id = clean_header(g_mime_message_get_message_id(message));
 	m->subject = clean_header(g_mime_message_get_subject(message));
-	m->from = clean_header(g_mime_object_get_header(GMIME_OBJECT(message), "From"));
+	m->from = sender_address(g_mime_object_get_header(GMIME_OBJECT(message), "From"));
 	m->report_domain = clean_header(g_mime_object_get_header(GMIME_OBJECT(message), "TLS-Report-Domain"));
 	m->submitter = clean_header(g_mime_object_get_header(GMIME_OBJECT(message), "TLS-Report-Submitter"));
 

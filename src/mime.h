@@ -17,7 +17,7 @@ struct mail_part {
 
 struct mail {
 	char *message_id; /* without <> */
-	char *from;
+	char *from;       /* the From address (the header text when it is not one mailbox) */
 	char *subject;
 	char *report_domain; /* TLS-Report-Domain */
 	char *submitter;     /* TLS-Report-Submitter */

@@ -286,6 +286,8 @@ main(void)
 	{
 		struct mail *m = NULL;
 		struct error e = {0};
+		unsigned char *msg2;
+		size_t len2;
 		msg = read_data("mbox-from.eml", &len);
 		if (mime_parse(msg, len, &deflim, &m, &e) == 0) {
 			ok(m->from != NULL && strstr(m->from, "tlsrpt-feedback@socketlabs.example.net") != NULL,
@@ -294,6 +296,25 @@ main(void)
 		} else {
 			ok(false, "mbox-from: parses (%s)", e.msg);
 		}
+		/* A display name or comment is left out: the sender is the address. */
+		msg2 = read_data("cron.eml", &len2);
+		m = NULL;
+		if (mime_parse(msg2, len2, &deflim, &m, &e) == 0) {
+			is_string("root@host.example.com", m->from, "cron: From comment left out");
+			mime_free(m);
+		} else {
+			ok(false, "cron: parses (%s)", e.msg);
+		}
+		free(msg2);
+		msg2 = read_data("forwarded.eml", &len2);
+		m = NULL;
+		if (mime_parse(msg2, len2, &deflim, &m, &e) == 0) {
+			is_string("postmaster@example.com", m->from, "forwarded: From display name left out");
+			mime_free(m);
+		} else {
+			ok(false, "forwarded: parses (%s)", e.msg);
+		}
+		free(msg2);
 		free(msg);
 	}
 
