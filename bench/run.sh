@@ -99,6 +99,10 @@ t0=$(date +%s.%N)
 psql -f "$W/copy.sql"
 t1=$(date +%s.%N)
 t_copy=$(python3 -c "print('%.3f' % ($t1 - $t0))")
+# COPY leaves the identity sequences alone: move them past the copied ids
+for t in report policy failure; do
+	psql -c "SELECT setval(pg_get_serial_sequence('tlsrpt.$t', 'id'), (SELECT coalesce(max(id), 0) + 1 FROM tlsrpt.$t), false)" >/dev/null
+done
 echo "2. backfill: an mbox of $MESSAGES generated reports ($counts):"
 echo "   tlsrpt-ingest FILE.mbox   ${t_backfill} s  ($(python3 -c "print('%.0f' % ($MESSAGES / $t_backfill))") messages/s)"
 echo "   floor: \\copy of the same rows into the same tables  ${t_copy} s"

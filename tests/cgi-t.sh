@@ -78,7 +78,8 @@ http {
 }
 EOF
 
-"$FCGIWRAP" -c 2 -s "unix:$D/fcgiwrap.sock" >"$D/fcgiwrap.log" 2>&1 &
+# one process (no -c): prefork children would outlive a kill of their parent
+"$FCGIWRAP" -s "unix:$D/fcgiwrap.sock" >"$D/fcgiwrap.log" 2>&1 &
 FCGI_PID=$!
 atexit 'kill $FCGI_PID 2>/dev/null; wait $FCGI_PID 2>/dev/null'
 "$NGINX" -p "$D" -c "$D/nginx.conf" >"$D/nginx.out" 2>&1 &
