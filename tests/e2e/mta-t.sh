@@ -98,11 +98,7 @@ CONTRIB_BIN=/usr/local/bin/tlsrpt-ingest
 q() {
 	_timeout 30 psql -X -qAt -v ON_ERROR_STOP=1 -d tlsrpt -c "$1" 2>&1
 }
-# synchronous_commit: pg.sh starts the server with it off and pg_stop is an
-# immediate shutdown, which would lose the last commits -- after the MTA has
-# been told "stored" and has removed the mail. A real server commits durably.
 psql -X -qAt -d postgres -c "CREATE DATABASE tlsrpt" -c "CREATE ROLE tlsrpt_writer LOGIN" \
-	-c "ALTER DATABASE tlsrpt SET synchronous_commit = on" \
 	-c "ALTER SYSTEM SET log_connections = on" >/dev/null 2>&1 || bail "cannot create database and role"
 
 # the program, where nobody can run it (the build directory may be under /root)

@@ -2,7 +2,9 @@
 #
 # Source tests/lib/tap.sh first, then this file, then call pg_start.
 #   pg_start    initdb + start a private cluster in a short directory under /tmp
-#               (Unix socket only, fsync off); exports PGHOST PGPORT PGUSER
+#               (Unix socket only, fsync off; synchronous_commit stays on, since
+#               pg_stop is immediate and an acknowledged COMMIT must survive it,
+#               as a real server's does); exports PGHOST PGPORT PGUSER
 #               PGDATABASE; stopped and removed when the script exits.
 #               Without PostgreSQL binaries (or, as root, without a postgres
 #               user) prints "1..0 # SKIP no PostgreSQL" and exits 0.
@@ -47,7 +49,7 @@ pg__ctl() {
 
 pg__server_start() {
 	if ! pg__ctl -D "$PGTMP/data" -l "$PGTMP/server.log" -w -t 60 \
-		-o "-c listen_addresses='' -k $PGTMP -p $PGPORT -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=50" \
+		-o "-c listen_addresses='' -k $PGTMP -p $PGPORT -c fsync=off -c full_page_writes=off -c max_connections=50" \
 		start >"$PGTMP/pg_ctl.log" 2>&1; then
 		echo "# pg_ctl start failed:" >&2
 		sed 's/^/#   /' "$PGTMP/pg_ctl.log" "$PGTMP/server.log" >&2 2>/dev/null
