@@ -89,6 +89,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run_one() {
 	local h=$1 dict=() corpus=$out/corpus/$h args
 	mkdir -p "$corpus"
+	: >"$out/logs/$h.start"
 	case $h in
 	mime) dict=(-dict="$here/mime.dict") ;;
 	report) dict=(-dict="$here/json.dict") ;;
@@ -124,12 +125,14 @@ wait
 for h in "${harnesses[@]}"; do
 	rc=$(cat "$out/logs/$h.rc" 2>/dev/null || echo 99)
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/logs/$h.log" | tail -n 1)
-	if [ "$rc" = 0 ] && ! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|fuzz invariant broken' "$out/logs/$h.log"; then
+	# with -ignore_crashes (fork mode) libFuzzer exits 0: count the artifacts
+	new=$(find "$out/crashes" -name "$h-*" -newer "$out/logs/$h.start" 2>/dev/null | wc -l)
+	if [ "$rc" = 0 ] && [ "$new" = 0 ] && ! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|fuzz invariant broken' "$out/logs/$h.log"; then
 		echo "=== $h: ok (${runs:-?} runs, corpus $(ls "$out/corpus/$h" | wc -l) files)"
 	else
-		echo "=== $h: FAILED (status $rc, ${runs:-?} runs); last lines of $out/logs/$h.log:"
+		echo "=== $h: FAILED (status $rc, ${runs:-?} runs, $new new artifact(s)); from $out/logs/$h.log:"
 		grep -E -A40 'ERROR:|runtime error:|fuzz invariant broken|==[0-9]+==' "$out/logs/$h.log" | head -n 80
-		ls "$out/crashes/$h-"* 2>/dev/null | sed 's/^/    artifact: /'
+		find "$out/crashes" -name "$h-*" -newer "$out/logs/$h.start" | head -n 20 | sed 's/^/    artifact: /'
 		fail=1
 	fi
 done

@@ -19,6 +19,7 @@
 #include "cgi.h"
 #include "ingest.h"
 #include "log.h"
+#include "source.h"
 #include "store.h"
 #include "util.h"
 
@@ -138,40 +139,6 @@ media_type(const char *ct, char *out, size_t size)
 	out[j] = '\0';
 }
 
-/* Reads the body: want bytes (SIZE_MAX: to the end), keeping at most cap + 1. */
-static int
-read_body(size_t want, size_t cap, struct buf *b, size_t *total)
-{
-	unsigned char scratch[65536];
-
-	*total = 0;
-	while (*total < want) {
-		size_t room = b->len <= cap ? cap + 1 - b->len : 0;
-		size_t ask = room > sizeof scratch ? sizeof scratch : room;
-		ssize_t n;
-
-		if (ask > want - *total)
-			ask = want - *total;
-		if (ask > 0) {
-			buf_reserve(b, ask);
-			n = read(STDIN_FILENO, b->data + b->len, ask);
-		} else {
-			n = read(STDIN_FILENO, scratch, want - *total < sizeof scratch ? want - *total : sizeof scratch);
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		if (ask > 0)
-			b->len += (size_t)n;
-		*total += (size_t)n;
-		body_left = body_left > (unsigned long long)n ? body_left - (unsigned long long)n : 0;
-	}
-	buf_cstr(b);
-	return 0;
-}
 
 /* A body that is neither gzip nor JSON: kept as rejected, with the reason. */
 static struct delivery *
@@ -260,7 +227,7 @@ cgi_main(const struct config *cfg)
 	if (clen != NULL && *clen != '\0' && declared > lim->max_message_size)
 		return respond(413, NULL, "the body is %llu bytes, over the limit of %zu", declared,
 			       lim->max_message_size);
-	if (read_body(clen != NULL && *clen != '\0' ? (size_t)declared : SIZE_MAX, lim->max_message_size, &body,
+	if (source_read(STDIN_FILENO, clen != NULL && *clen != '\0' ? (size_t)declared : SIZE_MAX, lim->max_message_size, &body,
 		      &total) < 0) {
 		buf_free(&body);
 		return respond(400, NULL, "reading the body: %s", strerror(errno));

@@ -62,7 +62,9 @@ inflate_gzip(const unsigned char *in, size_t len, const struct limits *lim,
 				  lim->max_inflated_size);
 			break;
 		}
-		if (produced > RATIO_FLOOR && produced / len > lim->max_inflate_ratio) {
+		/* against what was consumed so far: a bomb is caught after 1 MiB, not
+		 * after ratio times its whole size */
+		if (produced > RATIO_FLOOR && produced / (len - zs.avail_in + 1) > lim->max_inflate_ratio) {
 			error_set(e, ERR_INPUT, "inflate ratio over max_inflate_ratio (%u:1)",
 				  lim->max_inflate_ratio);
 			break;

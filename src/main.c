@@ -156,37 +156,6 @@ dsn_for(int status)
 	return status == EX_TEMPFAIL ? "4.3.0" : status == EX_CONFIG ? "5.3.5" : "5.3.0";
 }
 
-/* Reads all of fd, keeping at most cap + 1 bytes; *total counts everything. */
-static int
-read_input(int fd, size_t cap, struct buf *b, size_t *total)
-{
-	unsigned char scratch[65536];
-
-	*total = 0;
-	for (;;) {
-		size_t room = b->len <= cap ? cap + 1 - b->len : 0;
-		size_t want = room > sizeof scratch ? sizeof scratch : room;
-		ssize_t n;
-
-		if (want > 0) {
-			buf_reserve(b, want);
-			n = read(fd, b->data + b->len, want);
-		} else
-			n = read(fd, scratch, sizeof scratch); /* drain, so the writer is not cut off */
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		if (want > 0)
-			b->len += (size_t)n;
-		*total += (size_t)n;
-	}
-	buf_cstr(b);
-	return 0;
-}
-
 struct run {
 	enum mode mode;
 	struct config cfg;
@@ -291,7 +260,7 @@ run_one(struct run *run, const char *name)
 
 	(void)name;
 	alarm(run->cfg.deadline);
-	if (read_input(STDIN_FILENO, run->cfg.limits.max_message_size, &in, &total) < 0) {
+	if (source_read(STDIN_FILENO, SIZE_MAX, run->cfg.limits.max_message_size, &in, &total) < 0) {
 		int err = errno;
 
 		buf_free(&in);

@@ -151,7 +151,8 @@ add_part(struct mail *m, GByteArray *bytes, const char *filename, const char *mi
 	m->parts = xreallocarray(m->parts, m->n_parts + 1, sizeof *m->parts);
 	p = &m->parts[m->n_parts++];
 	p->data = xmalloc(bytes->len + 1);
-	memcpy(p->data, bytes->data, bytes->len);
+	if (bytes->len > 0)
+		memcpy(p->data, bytes->data, bytes->len);
 	p->data[bytes->len] = '\0';
 	p->len = bytes->len;
 	p->filename = filename ? clean_header(filename) : NULL;

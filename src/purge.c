@@ -12,7 +12,7 @@
 
 #include "log.h"
 #include "purge.h"
-#include "summary.h"
+#include "pgconn.h"
 
 static const char sql_cutoff[] = "SELECT now() - make_interval(days => $1::integer)";
 
@@ -42,7 +42,7 @@ exec_cmd(PGconn *conn, const char *sql, const char *what, struct error *e)
 	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
 	if (!ok)
-		admin_failed(conn, res, what, e);
+		pgconn_failed(conn, res, what, e);
 	PQclear(res);
 	return ok ? 0 : -1;
 }
@@ -61,7 +61,7 @@ batch_once(PGconn *conn, const struct config *cfg, const char *sql, const char *
 		return -1;
 	res = PQexecParams(conn, sql, 2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		admin_failed(conn, res, "purging", e);
+		pgconn_failed(conn, res, "purging", e);
 		PQclear(res);
 		PQclear(PQexec(conn, "ROLLBACK"));
 		return -1;
@@ -84,13 +84,13 @@ purge_older_than(const struct config *cfg, unsigned days, unsigned batch, struct
 	int rc = -1;
 
 	memset(res, 0, sizeof *res);
-	if ((conn = admin_connect(cfg, e)) == NULL)
+	if ((conn = pgconn_open(cfg, e)) == NULL)
 		return -1;
 	snprintf(dtext, sizeof dtext, "%u", days);
 	snprintf(btext, sizeof btext, "%u", batch ? batch : PURGE_BATCH);
 	r = PQexecParams(conn, sql_cutoff, 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		admin_failed(conn, r, "purge cut-off", e);
+		pgconn_failed(conn, r, "purge cut-off", e);
 		PQclear(r);
 		goto out;
 	}

@@ -57,7 +57,10 @@ note(struct parse_ctx *ctx, const char *fmt, ...)
 	va_end(ap);
 	if (ctx->r->notes.n == MAX_NOTES - 1)
 		snprintf(line, sizeof line, "more notes left out");
-	strlist_add(&ctx->r->notes, line);
+	/* a value quoted with %.64s, or the line itself, may end inside a character */
+	ctx->r->notes.items = xreallocarray(ctx->r->notes.items, ctx->r->notes.n + 1, sizeof *ctx->r->notes.items);
+	ctx->r->notes.items[ctx->r->notes.n++] = text_clean(line, strlen(line), NULL);
+	ctx->r->notes.present = true;
 }
 
 /* ---- cleaning the tree: no NUL, valid UTF-8, no NaN, bounded strings ---- */
@@ -592,6 +595,10 @@ parse_json_text(struct parse_ctx *ctx, const char *json, size_t len)
 	}
 	if (jerr != json_tokener_success) {
 		error_set(ctx->e, ERR_INPUT, "invalid JSON at byte %zu: %s", end, json_tokener_error_desc(jerr));
+		return NULL;
+	}
+	if (root == NULL) { /* json-c's null is a NULL pointer */
+		error_set(ctx->e, ERR_INPUT, "the JSON value is null, not an object");
 		return NULL;
 	}
 	for (; end < len; end++) {

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -102,33 +103,38 @@ walk_mbox(struct walk *w, const char *path, const unsigned char *data, size_t le
 	return rc;
 }
 
-/* Reads a file that cannot be mapped (a pipe, a device): at most cap + 1 bytes. */
-static int
-read_capped(int fd, size_t cap, struct buf *b, size_t *total)
+int
+source_read(int fd, size_t want, size_t cap, struct buf *b, size_t *total)
 {
 	unsigned char scratch[65536];
 
 	*total = 0;
-	for (;;) {
+	while (*total < want) {
 		size_t room = b->len <= cap ? cap + 1 - b->len : 0;
-		size_t want = room > sizeof scratch ? sizeof scratch : room;
+		size_t ask = room > sizeof scratch ? sizeof scratch : room;
 		ssize_t n;
 
-		if (want > 0) {
-			buf_reserve(b, want);
-			n = read(fd, b->data + b->len, want);
-		} else
-			n = read(fd, scratch, sizeof scratch);
+		if (ask > want - *total)
+			ask = want - *total;
+		if (ask > 0) {
+			buf_reserve(b, ask);
+			n = read(fd, b->data + b->len, ask);
+		} else {
+			/* drain the rest, so the writer is not cut off */
+			n = read(fd, scratch, want - *total < sizeof scratch ? want - *total : sizeof scratch);
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -1;
 		if (n == 0)
-			return 0;
-		if (want > 0)
+			break;
+		if (ask > 0)
 			b->len += (size_t)n;
 		*total += (size_t)n;
 	}
+	buf_cstr(b);
+	return 0;
 }
 
 static void
@@ -190,7 +196,7 @@ walk_file(struct walk *w, const char *path, bool may_be_mbox)
 
 		if (flags >= 0)
 			fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-		if (read_capped(fd, w->cap, &b, &total) < 0) {
+		if (source_read(fd, SIZE_MAX, w->cap, &b, &total) < 0) {
 			unreadable(w, path, errno);
 			close(fd);
 			buf_free(&b);

@@ -39,6 +39,11 @@ int source_walk(const char *path, size_t cap, source_fn fn, void *arg, struct so
  * work itself; used for the progress line. Standard input counts as one. */
 size_t source_count(const char *path, struct source_stats *st);
 
+/* Reads fd until want bytes (SIZE_MAX: the end), keeping at most cap + 1 of
+ * them in b; *total counts all that was read. -1 with errno on a read error. */
+struct buf;
+int source_read(int fd, size_t want, size_t cap, struct buf *b, size_t *total);
+
 /* True when data holds an mbox of more than one message. */
 bool source_is_mbox(const unsigned char *data, size_t len);
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pgconn.h"
 #include "schema-sql.h"
 #include "store.h"
 #include "util.h"
@@ -26,127 +27,24 @@ struct store {
 	unsigned lock_timeout;
 };
 
-/* How a failed statement should be handled. */
-enum failure_kind { FAIL_TEMP, FAIL_RETRY, FAIL_DATA, FAIL_CONFIG, FAIL_BUG };
-
 int
 store_schema_version(void)
 {
 	return N_MIGRATIONS;
 }
 
-static void
-notice_to_log(void *arg, const char *message)
-{
-	size_t n = strlen(message);
-
-	(void)arg;
-	while (n > 0 && message[n - 1] == '\n')
-		n--;
-	log_debug("server: %.*s", (int)n, message);
-}
-
-/* libpq's messages span lines; the MTA reads one. */
-static void
-one_line(char *dst, size_t size, const char *src)
-{
-	size_t j = 0;
-
-	for (size_t i = 0; src && src[i] && j + 1 < size; i++) {
-		char c = src[i];
-
-		if (c == '\n' || c == '\r' || c == '\t') {
-			if (src[i + 1] == '\0')
-				break;
-			c = ' ';
-		}
-		if (c == ' ' && j > 0 && dst[j - 1] == ' ')
-			continue;
-		dst[j++] = c;
-	}
-	dst[j] = '\0';
-}
-
-static enum failure_kind
-classify(PGconn *conn, const PGresult *res)
-{
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-
-	if (PQstatus(conn) == CONNECTION_BAD || state == NULL)
-		return FAIL_TEMP;
-	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
-		return FAIL_RETRY;
-	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 || strncmp(state, "54", 2) == 0)
-		return FAIL_DATA;
-	if (strncmp(state, "42", 2) == 0 || strncmp(state, "3D", 2) == 0 || strncmp(state, "3F", 2) == 0 ||
-	    strncmp(state, "28", 2) == 0 || strncmp(state, "0A", 2) == 0)
-		return FAIL_CONFIG;
-	if (strcmp(state, "25P02") == 0)
-		return FAIL_BUG;
-	return FAIL_TEMP; /* 08, 53, 55P03, 57014, 57P0x, 58, 25006, XX... */
-}
-
-static enum err_class
-kind_class(enum failure_kind k)
-{
-	switch (k) {
-	case FAIL_DATA: return ERR_INPUT;
-	case FAIL_CONFIG: return ERR_CONFIG;
-	case FAIL_BUG: return ERR_BUG;
-	default: return ERR_TEMP;
-	}
-}
-
-/* Records a failed result in e; returns its kind. */
-static enum failure_kind
-failed(struct store *s, PGresult *res, const char *what, struct error *e)
-{
-	enum failure_kind k = classify(s->conn, res);
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	char msg[400];
-
-	one_line(msg, sizeof msg, res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
-								       : PQerrorMessage(s->conn));
-	if (k == FAIL_CONFIG && state && (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0))
-		error_set(e, ERR_CONFIG, "%s: %s (run tlsrpt-ingest --init-db)", what, msg);
-	else
-		error_set(e, kind_class(k), "%s: %s%s%s%s", what, msg, state ? " [" : "", state ? state : "",
-			  state ? "]" : "");
-	return k;
-}
-
 int
 store_open(struct store **out, const struct config *cfg, struct error *e)
 {
-	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *values[4];
-	char timeout[16];
-	struct store *s;
-	char msg[400];
+	PGconn *conn;
 
 	*out = NULL;
-	snprintf(timeout, sizeof timeout, "%u", cfg->connect_timeout);
-	values[0] = getenv("PGCONNECT_TIMEOUT") ? NULL : timeout;
-	values[1] = "tlsrpt-ingest";
-	values[2] = cfg->database ? cfg->database : "";
-	values[3] = NULL;
-	s = xcalloc(1, sizeof *s);
-	s->statement_timeout = cfg->statement_timeout;
-	s->lock_timeout = cfg->lock_timeout;
-	s->conn = PQconnectdbParams(keys, values, 1);
-	if (s->conn == NULL) {
-		free(s);
-		error_set(e, ERR_TEMP, "database connection: out of memory");
+	if ((conn = pgconn_open(cfg, e)) == NULL)
 		return -1;
-	}
-	if (PQstatus(s->conn) != CONNECTION_OK) {
-		one_line(msg, sizeof msg, PQerrorMessage(s->conn));
-		error_set(e, ERR_TEMP, "database unavailable: %s", msg);
-		store_close(s);
-		return -1;
-	}
-	PQsetNoticeProcessor(s->conn, notice_to_log, NULL);
-	*out = s;
+	*out = xcalloc(1, sizeof **out);
+	(*out)->conn = conn;
+	(*out)->statement_timeout = cfg->statement_timeout;
+	(*out)->lock_timeout = cfg->lock_timeout;
 	return 0;
 }
 
@@ -160,7 +58,7 @@ store_close(struct store *s)
 }
 
 static int
-exec_ok(struct store *s, const char *sql, const char *what, enum failure_kind *kind, struct error *e)
+exec_ok(struct store *s, const char *sql, const char *what, enum pg_failure *kind, struct error *e)
 {
 	PGresult *res = PQexec(s->conn, sql);
 	ExecStatusType st = PQresultStatus(res);
@@ -169,7 +67,7 @@ exec_ok(struct store *s, const char *sql, const char *what, enum failure_kind *k
 		PQclear(res);
 		return 0;
 	}
-	*kind = failed(s, res, what, e);
+	*kind = pgconn_failed(s->conn, res, what, e);
 	PQclear(res);
 	return -1;
 }
@@ -198,12 +96,12 @@ rollback(struct store *s)
 /* ---- schema ---- */
 
 static int
-schema_version_in_db(struct store *s, int *version, enum failure_kind *kind, struct error *e)
+schema_version_in_db(struct store *s, int *version, enum pg_failure *kind, struct error *e)
 {
 	PGresult *res = PQexec(s->conn, "SELECT coalesce(max(version), 0) FROM tlsrpt.schema_version");
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		*kind = failed(s, res, "reading the schema version", e);
+		*kind = pgconn_failed(s->conn, res, "reading the schema version", e);
 		PQclear(res);
 		return -1;
 	}
@@ -215,7 +113,7 @@ schema_version_in_db(struct store *s, int *version, enum failure_kind *kind, str
 int
 store_init_schema(struct store *s, int *version_out, struct error *e)
 {
-	enum failure_kind kind = FAIL_TEMP;
+	enum pg_failure kind = PG_FAIL_TEMP;
 	int version = 0;
 
 	if (exec_ok(s, "BEGIN; SELECT pg_advisory_xact_lock(hashtext('tlsrpt-ingest schema'));"
@@ -244,7 +142,7 @@ store_init_schema(struct store *s, int *version_out, struct error *e)
 		res = PQexecParams(s->conn, "INSERT INTO tlsrpt.schema_version (version) VALUES ($1::integer)",
 				   1, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			kind = failed(s, res, what, e);
+			kind = pgconn_failed(s->conn, res, what, e);
 			PQclear(res);
 			goto fail;
 		}
@@ -263,7 +161,7 @@ fail:
 int
 store_grant_writer(struct store *s, const char *role, struct error *e)
 {
-	enum failure_kind kind;
+	enum pg_failure kind;
 	char *ident, *sql;
 	int rc;
 
@@ -286,7 +184,7 @@ store_grant_writer(struct store *s, const char *role, struct error *e)
 int
 store_check_schema(struct store *s, int *version_out, struct error *e)
 {
-	enum failure_kind kind;
+	enum pg_failure kind;
 	int version;
 
 	if (schema_version_in_db(s, &version, &kind, e) < 0)
@@ -350,8 +248,8 @@ channel_name(enum source_channel ch)
  * The whole transaction goes out in pipeline mode: BEGIN, the timeouts, one
  * statement per report (the report, its policies and their failure rows
  * together, through data-modifying CTEs and unnest over array parameters),
- * one per rejection, COMMIT, and a single Sync; then the results are read in
- * order. Only unnamed statements and set_config(..., true), which is SET
+ * one per rejection and a Sync; the results are read in order, and only then
+ * COMMIT is sent: two round trips. Only unnamed statements and set_config(..., true), which is SET
  * LOCAL: nothing outlives the transaction (PgBouncer transaction pooling). */
 
 static const char sql_timeouts[] =
@@ -398,17 +296,17 @@ struct step {
 
 static int
 send_query(struct store *s, const char *sql, int n, const char *const *values, const int *lengths,
-	   const int *formats, const char *what, enum failure_kind *kind, struct error *e)
+	   const int *formats, const char *what, enum pg_failure *kind, struct error *e)
 {
 	if (PQsendQueryParams(s->conn, sql, n, NULL, values, lengths, formats, 0))
 		return 0;
-	*kind = failed(s, NULL, what, e);
+	*kind = pgconn_failed(s->conn, NULL, what, e);
 	return -1;
 }
 
 static int
 send_report(struct store *s, const struct delivery *d, const struct found_report *fr, enum source_channel ch,
-	    enum failure_kind *kind, struct error *e)
+	    enum pg_failure *kind, struct error *e)
 {
 	const struct report *r = fr->report;
 	char *notes = strlist_array(&r->notes);
@@ -473,7 +371,7 @@ send_report(struct store *s, const struct delivery *d, const struct found_report
 
 static int
 send_rejection(struct store *s, const struct delivery *d, const struct rejection *rj, const char *reason,
-	       enum source_channel ch, enum failure_kind *kind, struct error *e)
+	       enum source_channel ch, enum pg_failure *kind, struct error *e)
 {
 	char size[24];
 	const char *values[9] = {
@@ -505,7 +403,7 @@ report_as_rejection(const struct found_report *fr, struct rejection *rj)
  * recorded; what follows it comes back aborted. */
 static int
 read_results(struct store *s, const struct step *steps, size_t n, struct store_result *res,
-	     enum failure_kind *kind, struct error *e)
+	     enum pg_failure *kind, struct error *e)
 {
 	int rc = 0;
 	PGresult *r;
@@ -515,7 +413,7 @@ read_results(struct store *s, const struct step *steps, size_t n, struct store_r
 
 		if ((r = PQgetResult(s->conn)) == NULL) {
 			if (rc == 0)
-				*kind = failed(s, NULL, steps[i].what, e);
+				*kind = pgconn_failed(s->conn, NULL, steps[i].what, e);
 			return -1;
 		}
 		st = PQresultStatus(r);
@@ -527,7 +425,7 @@ read_results(struct store *s, const struct step *steps, size_t n, struct store_r
 			else if (steps[i].kind == STEP_REJECTED)
 				*(added ? &res->rejected_new : &res->rejected_duplicate) += 1;
 		} else if (rc == 0) {
-			*kind = st == PGRES_PIPELINE_ABORTED ? FAIL_BUG : failed(s, r, steps[i].what, e);
+			*kind = st == PGRES_PIPELINE_ABORTED ? PG_FAIL_BUG : pgconn_failed(s->conn, r, steps[i].what, e);
 			if (st == PGRES_PIPELINE_ABORTED)
 				error_set(e, ERR_BUG, "%s: aborted without an error", steps[i].what);
 			rc = -1;
@@ -540,7 +438,7 @@ read_results(struct store *s, const struct step *steps, size_t n, struct store_r
 	}
 	r = PQgetResult(s->conn);
 	if (PQresultStatus(r) != PGRES_PIPELINE_SYNC && rc == 0) {
-		*kind = failed(s, r, "COMMIT", e);
+		*kind = pgconn_failed(s->conn, r, "COMMIT", e);
 		rc = -1;
 	}
 	PQclear(r);
@@ -549,7 +447,7 @@ read_results(struct store *s, const struct step *steps, size_t n, struct store_r
 
 static int
 store_once(struct store *s, const struct delivery *d, enum source_channel ch, const char *refused,
-	   struct store_result *res, enum failure_kind *kind, struct error *e)
+	   struct store_result *res, enum pg_failure *kind, struct error *e)
 {
 	struct step *steps = xcalloc(d->n_reports + d->n_rejections + 3, sizeof *steps);
 	char st_text[16], lt_text[16];
@@ -560,7 +458,7 @@ store_once(struct store *s, const struct delivery *d, enum source_channel ch, co
 	memset(res, 0, sizeof *res);
 	if (!PQenterPipelineMode(s->conn)) {
 		free(steps);
-		*kind = failed(s, NULL, "BEGIN", e);
+		*kind = pgconn_failed(s->conn, NULL, "BEGIN", e);
 		return -1;
 	}
 	snprintf(st_text, sizeof st_text, "%us", s->statement_timeout);
@@ -586,18 +484,28 @@ store_once(struct store *s, const struct delivery *d, enum source_channel ch, co
 		rc = send_rejection(s, d, &d->rejections[i], d->rejections[i].reason, ch, kind, e);
 		steps[n++] = (struct step){STEP_REJECTED, "storing a rejected message"};
 	}
-	if (rc == 0)
-		rc = send_query(s, "COMMIT", 0, NULL, NULL, NULL, "COMMIT", kind, e);
-	steps[n++] = (struct step){STEP_PLAIN, "COMMIT"};
 	if (rc == 0 && !PQpipelineSync(s->conn)) {
-		*kind = failed(s, NULL, "COMMIT", e);
+		*kind = pgconn_failed(s->conn, NULL, "sending", e);
 		rc = -1;
 	}
 	if (rc == 0)
 		rc = read_results(s, steps, n, res, kind, e);
+	/* COMMIT only once every result is in: a COMMIT queued behind a statement
+	 * that waits for a lock would still run after a deadline or SIGTERM had
+	 * ended us with "nothing stored". */
+	if (rc == 0)
+		rc = send_query(s, "COMMIT", 0, NULL, NULL, NULL, "COMMIT", kind, e);
+	if (rc == 0 && !PQpipelineSync(s->conn)) {
+		*kind = pgconn_failed(s->conn, NULL, "COMMIT", e);
+		rc = -1;
+	}
+	if (rc == 0) {
+		steps[0] = (struct step){STEP_PLAIN, "COMMIT"};
+		rc = read_results(s, steps, 1, res, kind, e);
+	}
 	free(steps);
 	if (!PQexitPipelineMode(s->conn) && rc == 0) {
-		*kind = failed(s, NULL, "leaving pipeline mode", e);
+		*kind = pgconn_failed(s->conn, NULL, "leaving pipeline mode", e);
 		rc = -1;
 	}
 	return rc;
@@ -610,20 +518,20 @@ store_delivery(struct store *s, const struct delivery *d, enum source_channel ch
 	char refused[sizeof e->msg + 32] = "";
 
 	for (int attempt = 1;; attempt++) {
-		enum failure_kind kind = FAIL_TEMP;
+		enum pg_failure kind = PG_FAIL_TEMP;
 
 		error_clear(e);
 		if (store_once(s, d, ch, refused[0] ? refused : NULL, res, &kind, e) == 0)
 			return 0;
 		rollback(s);
-		if (kind == FAIL_RETRY && attempt < MAX_ATTEMPTS) {
+		if (kind == PG_FAIL_RETRY && attempt < MAX_ATTEMPTS) {
 			struct timespec pause = {0, (long)(20000000L * attempt + (rand() % 20) * 1000000L)};
 
 			log_debug("retrying after: %s", e->msg);
 			nanosleep(&pause, NULL);
 			continue;
 		}
-		if (kind == FAIL_DATA && refused[0] == '\0' && d->n_reports > 0) {
+		if (kind == PG_FAIL_DATA && refused[0] == '\0' && d->n_reports > 0) {
 			snprintf(refused, sizeof refused, "database refused the report: %s", e->msg);
 			log_warn("%s; keeping it as rejected", e->msg);
 			continue;

@@ -9,80 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pgconn.h"
 #include "summary.h"
 #include "util.h"
 
 #define WIDTH 80
 #define TOP_RESULT_TYPES 5
 #define NO_DOMAIN "(no policy domain)"
-
-/* ---- connection and errors, shared with purge.c ---- */
-
-static void
-one_line(char *dst, size_t size, const char *src)
-{
-	size_t j = 0;
-
-	for (size_t i = 0; src && src[i] && j + 1 < size; i++) {
-		char c = src[i];
-
-		if (c == '\n' || c == '\r' || c == '\t') {
-			if (src[i + 1] == '\0')
-				break;
-			c = ' ';
-		}
-		if (c == ' ' && j > 0 && dst[j - 1] == ' ')
-			continue;
-		dst[j++] = c;
-	}
-	dst[j] = '\0';
-}
-
-PGconn *
-admin_connect(const struct config *cfg, struct error *e)
-{
-	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *values[4];
-	char timeout[16], msg[400];
-	PGconn *conn;
-
-	snprintf(timeout, sizeof timeout, "%u", cfg->connect_timeout);
-	values[0] = getenv("PGCONNECT_TIMEOUT") ? NULL : timeout;
-	values[1] = "tlsrpt-ingest";
-	values[2] = cfg->database ? cfg->database : "";
-	values[3] = NULL;
-	conn = PQconnectdbParams(keys, values, 1);
-	if (conn == NULL) {
-		error_set(e, ERR_TEMP, "database connection: out of memory");
-		return NULL;
-	}
-	if (PQstatus(conn) != CONNECTION_OK) {
-		one_line(msg, sizeof msg, PQerrorMessage(conn));
-		error_set(e, ERR_TEMP, "database unavailable: %s", msg);
-		PQfinish(conn);
-		return NULL;
-	}
-	return conn;
-}
-
-void
-admin_failed(PGconn *conn, const PGresult *res, const char *what, struct error *e)
-{
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	char msg[400];
-
-	one_line(msg, sizeof msg, res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
-								   : PQerrorMessage(conn));
-	if (PQstatus(conn) != CONNECTION_BAD && state != NULL &&
-	    (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0 || strcmp(state, "42883") == 0))
-		error_set(e, ERR_CONFIG, "%s: %s (run tlsrpt-ingest --init-db)", what, msg);
-	else if (PQstatus(conn) != CONNECTION_BAD && state != NULL &&
-		 (strncmp(state, "42", 2) == 0 || strncmp(state, "28", 2) == 0 || strncmp(state, "3D", 2) == 0))
-		error_set(e, ERR_CONFIG, "%s: %s [%s]", what, msg, state);
-	else
-		error_set(e, ERR_TEMP, "%s: %s%s%s%s", what, msg, state ? " [" : "", state ? state : "",
-			  state ? "]" : "");
-}
 
 /* ---- advice ---- */
 
@@ -262,7 +195,7 @@ query(PGconn *conn, const char *sql, int nparams, const char *const *params, con
 
 	if (PQresultStatus(res) == PGRES_TUPLES_OK)
 		return res;
-	admin_failed(conn, res, what, e);
+	pgconn_failed(conn, res, what, e);
 	PQclear(res);
 	return NULL;
 }
@@ -277,7 +210,7 @@ summary_print(const struct config *cfg, unsigned days, const char *domain, FILE 
 	struct buf head = {0};
 	int rc = -1;
 
-	if ((conn = admin_connect(cfg, e)) == NULL)
+	if ((conn = pgconn_open(cfg, e)) == NULL)
 		return -1;
 	snprintf(dtext, sizeof dtext, "%u", days);
 	snprintf(begin, sizeof begin,
@@ -285,7 +218,7 @@ summary_print(const struct config *cfg, unsigned days, const char *domain, FILE 
 		 cfg->statement_timeout);
 	res = PQexec(conn, begin);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		admin_failed(conn, res, "BEGIN", e);
+		pgconn_failed(conn, res, "BEGIN", e);
 		PQclear(res);
 		goto out;
 	}

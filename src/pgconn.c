@@ -1,0 +1,114 @@
+/* pgconn.c - connecting, and classifying what the server refused. */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pgconn.h"
+
+static void
+notice_to_log(void *arg, const char *message)
+{
+	size_t n = strlen(message);
+
+	(void)arg;
+	while (n > 0 && message[n - 1] == '\n')
+		n--;
+	log_debug("server: %.*s", (int)n, message);
+}
+
+/* libpq's messages span lines; the MTA reads one. */
+static void
+one_line(char *dst, size_t size, const char *src)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; src && src[i] && j + 1 < size; i++) {
+		char c = src[i];
+
+		if (c == '\n' || c == '\r' || c == '\t')
+			c = ' ';
+		if (c == ' ' && (j == 0 || dst[j - 1] == ' '))
+			continue;
+		dst[j++] = c;
+	}
+	while (j > 0 && dst[j - 1] == ' ')
+		j--;
+	dst[j] = '\0';
+}
+
+PGconn *
+pgconn_open(const struct config *cfg, struct error *e)
+{
+	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *values[4];
+	char timeout[16], msg[400];
+	PGconn *conn;
+
+	snprintf(timeout, sizeof timeout, "%u", cfg->connect_timeout);
+	values[0] = getenv("PGCONNECT_TIMEOUT") ? NULL : timeout;
+	values[1] = "tlsrpt-ingest";
+	values[2] = cfg->database ? cfg->database : "";
+	values[3] = NULL;
+	conn = PQconnectdbParams(keys, values, 1);
+	if (conn == NULL) {
+		error_set(e, ERR_TEMP, "database connection: out of memory");
+		return NULL;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		one_line(msg, sizeof msg, PQerrorMessage(conn));
+		error_set(e, ERR_TEMP, "database unavailable: %s", msg);
+		PQfinish(conn);
+		return NULL;
+	}
+	PQsetNoticeProcessor(conn, notice_to_log, NULL);
+	return conn;
+}
+
+static bool
+state_is(const char *state, const char *prefix)
+{
+	return strncmp(state, prefix, strlen(prefix)) == 0;
+}
+
+static enum pg_failure
+classify(PGconn *conn, const char *state)
+{
+	if (PQstatus(conn) == CONNECTION_BAD || state == NULL)
+		return PG_FAIL_TEMP;
+	if (state_is(state, "40001") || state_is(state, "40P01"))
+		return PG_FAIL_RETRY;
+	if (state_is(state, "22") || state_is(state, "23") || state_is(state, "54"))
+		return PG_FAIL_DATA;
+	if (state_is(state, "42") || state_is(state, "3D") || state_is(state, "3F") ||
+	    state_is(state, "28") || state_is(state, "0A"))
+		return PG_FAIL_CONFIG;
+	if (state_is(state, "25P02"))
+		return PG_FAIL_BUG;
+	return PG_FAIL_TEMP; /* 08, 53, 55P03, 57014, 57P0x, 58, 25006, XX... */
+}
+
+enum pg_failure
+pgconn_failed(PGconn *conn, const PGresult *res, const char *what, struct error *e)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	enum pg_failure k = classify(conn, state);
+	static const enum err_class cls[] = {
+		[PG_FAIL_TEMP] = ERR_TEMP, [PG_FAIL_RETRY] = ERR_TEMP, [PG_FAIL_DATA] = ERR_INPUT,
+		[PG_FAIL_CONFIG] = ERR_CONFIG, [PG_FAIL_BUG] = ERR_BUG,
+	};
+	char msg[400];
+
+	one_line(msg, sizeof msg, res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
+								   : PQerrorMessage(conn));
+	if (k == PG_FAIL_CONFIG && (state_is(state, "42P01") || state_is(state, "3F000") ||
+				    state_is(state, "42883") || state_is(state, "42703")))
+		error_set(e, ERR_CONFIG, "%s: %s [%s] (run tlsrpt-ingest --init-db)", what, msg, state);
+	else if (state != NULL)
+		error_set(e, cls[k], "%s: %s [%s]", what, msg, state);
+	else
+		error_set(e, cls[k], "%s: %s", what, msg);
+	return k;
+}
