@@ -56,6 +56,7 @@ static const char usage_text[] =
 	"                           result types with their MX hosts and what fixes them\n"
 	"      --days=N             with --summary: the last N days (default 7)\n"
 	"      --domain=DOMAIN      with --summary: only that policy domain\n"
+	"      --authenticated      with --summary: only reports with an aligned DKIM pass\n"
 	"      --purge-older-than=DAYS  delete reports that ended (and rejected mail\n"
 	"                           received) more than DAYS days ago, in batches\n"
 	"  -v, --verbose            log to standard error as well as to syslog\n"
@@ -162,6 +163,7 @@ struct run {
 	struct store *store;
 	const char *grant_role;
 	const char *domain;  /* --summary --domain */
+	bool authenticated_only; /* --summary --authenticated */
 	unsigned days;       /* --summary --days, 0: the default */
 	unsigned purge_days; /* --purge-older-than */
 	size_t inputs, reports_new, reports_dup, rejected, unreadable;
@@ -391,7 +393,7 @@ do_summary(struct run *run)
 	int status;
 
 	alarm(run->cfg.deadline);
-	if (summary_print(&run->cfg, run->days ? run->days : 7, run->domain, stdout, &e) < 0) {
+	if (summary_print(&run->cfg, run->days ? run->days : 7, run->domain, run->authenticated_only, stdout, &e) < 0) {
 		status = status_for(&e, run->mode);
 		return fail(status, dsn_for(status), "%s", e.msg);
 	}
@@ -433,6 +435,7 @@ main(int argc, char **argv)
 		{"summary", no_argument, NULL, 'S'},
 		{"days", required_argument, NULL, 'Y'},
 		{"domain", required_argument, NULL, 'Z'},
+		{"authenticated", no_argument, NULL, 'A'},
 		{"purge-older-than", required_argument, NULL, 'P'},
 		{NULL, 0, NULL, 0},
 	};
@@ -470,6 +473,7 @@ main(int argc, char **argv)
 			run.days = (unsigned)ull;
 			break;
 		case 'Z': run.domain = optarg; break;
+		case 'A': run.authenticated_only = true; break;
 		case 'P':
 			if (!parse_uint(optarg, 36500, &ull) || ull == 0) {
 				free(overrides);
@@ -498,10 +502,10 @@ main(int argc, char **argv)
 	}
 	if (((summary || purge) && ((int)init_db + (int)dry_run + (int)check + (int)summary + (int)purge > 1 ||
 				    optind < argc)) ||
-	    ((run.days != 0 || run.domain != NULL) && !summary)) {
+	    ((run.days != 0 || run.domain != NULL || run.authenticated_only) && !summary)) {
 		free(overrides);
 		fprintf(stderr, "5.3.0 tlsrpt-ingest: --summary and --purge-older-than go alone; "
-				"--days and --domain go with --summary\n");
+				"--days, --domain and --authenticated go with --summary\n");
 		return EX_USAGE;
 	}
 	run.mode = init_db ? MODE_INIT_DB : check ? MODE_CHECK : dry_run ? MODE_DRY_RUN

@@ -166,7 +166,7 @@ static const char sql_domains[] =
 	" count(DISTINCT r.id),"
 	" coalesce(string_agg(DISTINCT r.organization_name, ', ' ORDER BY r.organization_name), ''),"
 	" count(DISTINCT r.organization_name)"
-	" FROM tlsrpt.report r JOIN tlsrpt.policy p ON p.report = r.id"
+	" FROM tlsrpt.scoped_report r JOIN tlsrpt.policy p ON p.report = r.id"
 	" WHERE r.date_end > now() - make_interval(days => $1::integer)"
 	" AND ($2::text IS NULL OR lower(p.policy_domain) = lower($2::text))"
 	" GROUP BY 1"
@@ -179,7 +179,7 @@ static const char sql_types[] =
 	" coalesce(f.receiving_mx_hostname, host(f.receiving_ip), '(unknown MX)') AS mx,"
 	" sum(coalesce(f.failed_session_count, 0))::bigint AS n"
 	" FROM tlsrpt.failure f JOIN tlsrpt.policy p ON p.id = f.policy"
-	" JOIN tlsrpt.report r ON r.id = p.report"
+	" JOIN tlsrpt.scoped_report r ON r.id = p.report"
 	" WHERE r.date_end > now() - make_interval(days => $1::integer)"
 	" AND ($2::text IS NULL OR lower(p.policy_domain) = lower($2::text))"
 	" GROUP BY 1, 2, 3)"
@@ -201,11 +201,12 @@ query(PGconn *conn, const char *sql, int nparams, const char *const *params, con
 }
 
 int
-summary_print(const struct config *cfg, unsigned days, const char *domain, FILE *out, struct error *e)
+summary_print(const struct config *cfg, unsigned days, const char *domain, bool authenticated_only,
+	      FILE *out, struct error *e)
 {
 	PGresult *win = NULL, *dom = NULL, *types = NULL, *res;
 	PGconn *conn;
-	char dtext[16], begin[160];
+	char dtext[16], begin[200];
 	const char *params[2] = {dtext, domain};
 	struct buf head = {0};
 	int rc = -1;
@@ -214,8 +215,9 @@ summary_print(const struct config *cfg, unsigned days, const char *domain, FILE 
 		return -1;
 	snprintf(dtext, sizeof dtext, "%u", days);
 	snprintf(begin, sizeof begin,
-		 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = '%us'",
-		 cfg->statement_timeout);
+		 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = '%us';"
+		 " SET LOCAL tlsrpt.authenticated_only = %s",
+		 cfg->statement_timeout, authenticated_only ? "on" : "off");
 	res = PQexec(conn, begin);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		pgconn_failed(conn, res, "BEGIN", e);
@@ -233,6 +235,8 @@ summary_print(const struct config *cfg, unsigned days, const char *domain, FILE 
 	put_wrapped(out, "", "  ", buf_cstr(&head));
 	if (domain != NULL)
 		put_wrapped(out, "policy domain: ", "  ", domain);
+	if (authenticated_only)
+		put_wrapped(out, "", "  ", "only reports with an aligned DKIM pass");
 	if (PQntuples(dom) == 0)
 		fputs("\nno reports in that period\n", out);
 	for (int d = 0; d < PQntuples(dom); d++)

@@ -70,6 +70,21 @@ is "$(block example.org | sed -n 2,3p)" "  6277 sessions, 620 failed (9.9 %); 12
   reporters: Google Inc., Mail.ru, Single Sender" "--days 30: example.org over 30 days"
 is "$(grep -c "^[a-z]" "$W/out")" 6 "--days 30: six policy domains"
 
+# --authenticated: no report was DKIM-checked, then one example.net report is
+ingest_noin --summary --days 30 --authenticated
+expect_quiet "--summary --authenticated"
+like "$(cat "$W/out")" "only reports with an aligned DKIM pass" "--authenticated: the heading says so"
+is "$(tail -n 1 "$W/out")" "no reports in that period" "--authenticated: nothing authenticated yet"
+psql -X -qAt -c "UPDATE tlsrpt.report SET dkim_result = 'pass', dkim_aligned = true
+  WHERE id = (SELECT min(r.id) FROM tlsrpt.report r JOIN tlsrpt.policy p ON p.report = r.id
+              WHERE p.policy_domain = 'example.net' AND r.date_end > now() - interval '30 days')" >/dev/null
+ingest_noin --summary --days 30 --authenticated
+is "$(grep -v '^ ' "$W/out" | grep -v '^$' | tail -n +3)" "example.net" "--authenticated: only the authenticated report's domain"
+like "$(block example.net | sed -n 2p)" "; 1 report from 1 reporter$" "--authenticated: one report"
+psql -X -qAt -c "UPDATE tlsrpt.report SET dkim_result = NULL, dkim_aligned = NULL" >/dev/null
+ingest_noin --authenticated
+is "$rc" 64 "--authenticated without --summary: usage error"
+
 ingest_noin --summary --domain nowhere.example
 expect_quiet "--summary --domain nowhere.example"
 is "$(tail -n 1 "$W/out")" "no reports in that period" "--domain without reports: says so"

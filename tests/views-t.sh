@@ -80,6 +80,25 @@ is "$(q "SELECT count(*) || '|' || coalesce(min(data), 'NULL') || '|' || min(rec
 is "$(q "SELECT count(*) FROM tlsrpt.tlsa_parse(ARRAY['[]'])")/$(q "SELECT count(*) FROM tlsrpt.tlsa_parse(NULL)")" "0/0" \
 	"tlsa_parse(): an empty JSON array and NULL give no rows"
 
+# ---------------------------------------------------------------- authenticated only
+# Nothing here was DKIM-checked: with tlsrpt.authenticated_only on, every view
+# and alert sees no report, until one is marked as an aligned pass.
+authq() {
+	psql -X -qAt -v ON_ERROR_STOP=1 -c "SET tlsrpt.authenticated_only = on" -c "$1" 2>&1
+}
+all_reports=$(q "SELECT count(*) FROM tlsrpt.scoped_report")
+is "$all_reports" "$(q "SELECT count(*) FROM tlsrpt.report")" "scoped_report: every report by default"
+is "$(authq "SELECT count(*) FROM tlsrpt.scoped_report")" 0 "authenticated_only: no report is authenticated yet"
+is "$(authq "SELECT count(*) FROM tlsrpt.daily_domain")" 0 "authenticated_only: daily_domain empty"
+is "$(authq "SELECT count(*) FROM tlsrpt.failure_detail")" 0 "authenticated_only: failure_detail empty"
+is "$(authq "SELECT count(*) FROM tlsrpt.alerts()")" 0 "authenticated_only: no alert"
+q "UPDATE tlsrpt.report SET dkim_result = 'pass', dkim_aligned = true, dkim_domain = 'google.example',
+   origin_method = 'dkim-verify' WHERE report_id = (SELECT min(report_id) FROM tlsrpt.report)" >/dev/null
+is "$(authq "SELECT count(*) FROM tlsrpt.scoped_report")" 1 "authenticated_only: the one aligned pass is seen"
+ok "authenticated_only: daily_domain has its row" test "$(authq "SELECT count(*) FROM tlsrpt.daily_domain")" -ge 1
+is "$(q "SELECT count(*) FROM tlsrpt.scoped_report")" "$all_reports" "the setting is the session's alone"
+q "UPDATE tlsrpt.report SET dkim_result = NULL, dkim_aligned = NULL, dkim_domain = NULL, origin_method = NULL" >/dev/null
+
 # ---------------------------------------------------------------- daily_domain
 dd="FROM tlsrpt.daily_domain WHERE policy_domain = 'example.org'"
 is "$(q "SELECT successful || '|' || failed || '|' || sessions || '|' || failure_rate || '|' || reporters || '|' || reports $dd AND day = '$D1'")" \

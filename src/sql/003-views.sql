@@ -1,7 +1,15 @@
--- tlsrpt-ingest schema version 2: parsed policies, dashboard views, alert functions.
--- Everything here is derived from the tables of version 1 at query time (views
+-- tlsrpt-ingest schema version 3: parsed policies, dashboard views, alert functions.
+-- Everything here is derived from the tables of versions 1 and 2 at query time (views
 -- and functions, no stored copies), so it is always in step with the raw rows.
 -- Reference: doc/views.md.
+
+-- Every view and alert below reads reports through this one: all of them, or,
+-- after SET tlsrpt.authenticated_only = on (in a session, a role's or a
+-- database's settings, or a Grafana query), only those with an aligned DKIM
+-- pass (report.authenticated, migration 002 and doc/trust.md).
+CREATE VIEW tlsrpt.scoped_report AS
+SELECT * FROM tlsrpt.report
+WHERE authenticated OR coalesce(current_setting('tlsrpt.authenticated_only', true), '') NOT IN ('on', 'true', '1');
 
 -- ---------------------------------------------------------------- MTA-STS policies
 
@@ -45,7 +53,7 @@ SELECT p.id AS policy, p.report, r.organization_name, p.policy_domain,
        r.date_start, r.date_end,
        s.version, s.mode, s.max_age, s.mx, s.other, p.policy_string
 FROM tlsrpt.policy p
-JOIN tlsrpt.report r ON r.id = p.report
+JOIN tlsrpt.scoped_report r ON r.id = p.report
 CROSS JOIN LATERAL tlsrpt.sts_parse(p.policy_string) AS s
 WHERE lower(p.policy_type) = 'sts';
 
@@ -99,7 +107,7 @@ SELECT p.id AS policy, p.report, r.organization_name, p.policy_domain,
        r.date_start, r.date_end,
        t.n, t.usage, t.selector, t.matching_type, t.data, t.record
 FROM tlsrpt.policy p
-JOIN tlsrpt.report r ON r.id = p.report
+JOIN tlsrpt.scoped_report r ON r.id = p.report
 CROSS JOIN LATERAL tlsrpt.tlsa_parse(p.policy_string) AS t
 WHERE lower(p.policy_type) = 'tlsa';
 
@@ -122,7 +130,7 @@ SELECT d.day,
        coalesce(array_agg(DISTINCT r.organization_name)
                 FILTER (WHERE r.organization_name IS NOT NULL), '{}') AS reporter_names,
        count(DISTINCT r.id) AS reports
-FROM tlsrpt.report r
+FROM tlsrpt.scoped_report r
 JOIN tlsrpt.policy p ON p.report = r.id
 CROSS JOIN LATERAL (SELECT (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date AS day) d
 GROUP BY d.day, p.policy_domain;
@@ -138,7 +146,7 @@ SELECT f.id AS failure, p.id AS policy, r.id AS report,
        f.additional_information, f.failure_reason_code
 FROM tlsrpt.failure f
 JOIN tlsrpt.policy p ON p.id = f.policy
-JOIN tlsrpt.report r ON r.id = p.report
+JOIN tlsrpt.scoped_report r ON r.id = p.report
 CROSS JOIN LATERAL (SELECT (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date AS day) d;
 
 -- Failed sessions by day x policy domain x result type x receiving MX x organization.
@@ -192,7 +200,7 @@ FROM (SELECT r.organization_name, p.policy_domain, r.id AS report, r.report_id, 
              row_number() OVER (PARTITION BY r.organization_name, p.policy_domain
                                 ORDER BY coalesce(r.date_end, r.received_at) DESC, r.id DESC) AS rn
       FROM (SELECT DISTINCT report, policy_domain FROM tlsrpt.policy) p
-      JOIN tlsrpt.report r ON r.id = p.report
+      JOIN tlsrpt.scoped_report r ON r.id = p.report
       WINDOW w AS (PARTITION BY r.organization_name, p.policy_domain)) x
 WHERE rn = 1;
 
@@ -238,7 +246,7 @@ AS $$
                  / nullif(sum(coalesce(p.total_successful_session_count, 0)
                               + coalesce(p.total_failure_session_count, 0)), 0), 4),
            count(DISTINCT r.organization_name)
-    FROM tlsrpt.report r
+    FROM tlsrpt.scoped_report r
     JOIN tlsrpt.policy p ON p.report = r.id
     WHERE r.date_end > now() - make_interval(days => alert_failure_rate.days)
     GROUP BY p.policy_domain
@@ -291,7 +299,7 @@ AS $$
     WITH d AS (
         SELECT r.organization_name, p.policy_domain, r.date_end,
                (r.date_start AT TIME ZONE 'UTC')::date AS day
-        FROM tlsrpt.report r
+        FROM tlsrpt.scoped_report r
         JOIN tlsrpt.policy p ON p.report = r.id
         WHERE r.date_end > now() - alert_silent_reporter.lookback
           AND r.date_start IS NOT NULL
