@@ -44,8 +44,11 @@ bool
 cgi_active(void)
 {
 	const char *gi = getenv("GATEWAY_INTERFACE");
+	const char *method = getenv("REQUEST_METHOD");
 
-	return gi != NULL && *gi != '\0';
+	/* both, and a CGI/ prefix: a stray GATEWAY_INTERFACE in an MTA's
+	 * environment must not turn a mail delivery into an HTTP answer */
+	return gi != NULL && strncmp(gi, "CGI/", 4) == 0 && method != NULL && *method != '\0';
 }
 
 bool
@@ -144,26 +147,11 @@ media_type(const char *ct, char *out, size_t size)
 static struct delivery *
 not_a_report(const unsigned char *body, size_t len, const char *type, const struct limits *lim)
 {
-	struct delivery *d = xcalloc(1, sizeof *d);
-	struct rejection *r;
-	size_t keep = len < lim->max_rejected_raw ? len : lim->max_rejected_raw;
-	gchar *hex;
+	char *reason = len == 0 ? xstrdup("https: empty body")
+				: xasprintf("https: a %s body that is neither gzip nor JSON", type);
+	struct delivery *d = delivery_rejected(body, len, len, "https", reason, lim);
 
-	d->kind = INPUT_MAIL;
-	d->source = xstrdup("https");
-	d->rejections = xcalloc(1, sizeof *d->rejections);
-	d->n_rejections = 1;
-	r = &d->rejections[0];
-	r->reason = len == 0 ? xstrdup("https: empty body")
-			     : xasprintf("https: a %s body that is neither gzip nor JSON", type);
-	r->raw = xmalloc(keep + 1);
-	if (keep)
-		memcpy(r->raw, body, keep);
-	r->raw_len = keep;
-	r->original_len = len;
-	hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, body, len);
-	snprintf(r->digest, sizeof r->digest, "%s", hex);
-	g_free(hex);
+	free(reason);
 	return d;
 }
 

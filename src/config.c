@@ -36,12 +36,13 @@ static const struct key_def keys[] = {
 	{"max_inflated_size", KEY_SIZE, LIM(max_inflated_size), 1024, (size_t)1 << 32},
 	{"max_inflate_ratio", KEY_UINT, LIM(max_inflate_ratio), 2, 100000},
 	{"max_json_depth", KEY_UINT, LIM(max_json_depth), 4, 1000},
-	{"max_json_size", KEY_SIZE, LIM(max_json_size), 64, (size_t)1 << 32},
+	{"max_json_size", KEY_SIZE, LIM(max_json_size), 64, (size_t)1 << 30},
+	{"max_json_values", KEY_SIZE, LIM(max_json_values), 16, (size_t)1 << 30},
 	{"max_policies", KEY_SIZE, LIM(max_policies), 1, 1000000},
 	{"max_failures_per_policy", KEY_SIZE, LIM(max_failures_per_policy), 1, 10000000},
 	{"max_string_length", KEY_SIZE, LIM(max_string_length), 16, (size_t)1 << 30},
 	{"max_report_parts", KEY_SIZE, LIM(max_report_parts), 1, 100000},
-	{"max_rejected_raw", KEY_SIZE, LIM(max_rejected_raw), 0, (size_t)1 << 32},
+	{"max_rejected_raw", KEY_SIZE, LIM(max_rejected_raw), 0, (size_t)1 << 30},
 	{"trust", KEY_TRUST, LIM(trust.mode), 0, 0},
 	{"authserv_id", KEY_STRING, LIM(trust.authserv_id), 0, 0},
 	{"dkim_policy", KEY_POLICY, LIM(trust.policy), 0, 0},
@@ -65,6 +66,7 @@ config_defaults(struct config *c)
 	c->limits.max_inflate_ratio = 200;
 	c->limits.max_json_depth = 32;
 	c->limits.max_json_size = (size_t)64 << 20;
+	c->limits.max_json_values = 400000;
 	c->limits.max_policies = 1000;
 	c->limits.max_failures_per_policy = 100000;
 	c->limits.max_string_length = (size_t)64 << 10;
@@ -239,32 +241,4 @@ config_load(struct config *c, const char *path, bool must_exist, struct error *e
 fail:
 	fclose(fp);
 	return -1;
-}
-
-void
-config_print(const struct config *c, FILE *out)
-{
-	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-		const struct key_def *k = &keys[i];
-		const char *field = (const char *)c + k->offset;
-
-		switch (k->type) {
-		case KEY_STRING:
-			fprintf(out, "%s = %s\n", k->name,
-				*(char *const *)field ? (holds_password(*(char *const *)field) ? "(set, holds a password)" : *(char *const *)field) : "");
-			break;
-		case KEY_SIZE:
-			fprintf(out, "%s = %zu\n", k->name, *(const size_t *)field);
-			break;
-		case KEY_UINT:
-			fprintf(out, "%s = %u\n", k->name, *(const unsigned *)field);
-			break;
-		case KEY_TRUST:
-			fprintf(out, "%s = %s\n", k->name, trust_names[*(const enum trust_mode *)field]);
-			break;
-		case KEY_POLICY:
-			fprintf(out, "%s = %s\n", k->name, policy_names[*(const enum dkim_policy *)field]);
-			break;
-		}
-	}
 }

@@ -27,6 +27,7 @@ struct limits {
 	unsigned max_inflate_ratio;     /* out/in, checked once out > 1 MiB */
 	unsigned max_json_depth;
 	size_t max_json_size;           /* bytes of one JSON report */
+	size_t max_json_values;         /* values in one report, an object counting as 8 */
 	size_t max_policies;            /* per report */
 	size_t max_failures_per_policy; /* failure-details entries per policy */
 	size_t max_string_length;       /* bytes of one JSON string value */
@@ -51,7 +52,5 @@ void config_defaults(struct config *c);
 int config_load(struct config *c, const char *path, bool must_exist, struct error *e);
 int config_set(struct config *c, const char *key, const char *value, struct error *e);
 void config_free(struct config *c);
-/* Writes every key with its current value, as a config file would hold it. */
-void config_print(const struct config *c, FILE *out);
 
 #endif

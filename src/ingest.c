@@ -39,13 +39,51 @@ ingest_sniff(const unsigned char *data, size_t len)
 	return INPUT_MAIL;
 }
 
+/* The dedup key of a piece of the input: the input's own digest, the piece's
+ * and its position (the whole input: just its SHA-256). A redelivery (the same
+ * bytes) gives the same keys; the same broken attachment in another message
+ * does not, so each message keeps its row with its own sender and Message-ID. */
+static void
+piece_digest(const struct delivery *d, const unsigned char *raw, size_t len, char out[65])
+{
+	GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+	gchar *piece = g_compute_checksum_for_data(G_CHECKSUM_SHA256, raw, len);
+	char pos[32];
+
+	if (strcmp(piece, d->input_digest) == 0) {
+		/* the whole input: its plain SHA-256, which sha256sum finds again */
+		snprintf(out, 65, "%s", piece);
+		g_checksum_free(ck);
+		g_free(piece);
+		return;
+	}
+	snprintf(pos, sizeof pos, ":%zu:", d->n_reports + d->n_rejections);
+	g_checksum_update(ck, (const guchar *)d->input_digest, (gssize)strlen(d->input_digest));
+	g_checksum_update(ck, (const guchar *)pos, (gssize)strlen(pos));
+	g_checksum_update(ck, (const guchar *)piece, (gssize)strlen(piece));
+	snprintf(out, 65, "%s", g_checksum_get_string(ck));
+	g_checksum_free(ck);
+	g_free(piece);
+}
+
+static void
+set_input_digest(struct delivery *d, const unsigned char *data, size_t len)
+{
+	gchar *hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, len);
+
+	snprintf(d->input_digest, sizeof d->input_digest, "%s", hex);
+	g_free(hex);
+}
+
 static void
 add_rejection(struct delivery *d, const struct limits *lim, const char *reason,
 	      const char *filename, const unsigned char *raw, size_t len)
 {
 	struct rejection *r;
 	size_t keep = len < lim->max_rejected_raw ? len : lim->max_rejected_raw;
-	gchar *hex;
+	char digest[65];
+
+	piece_digest(d, raw, len, digest);
 
 	d->rejections = xreallocarray(d->rejections, d->n_rejections + 1, sizeof *d->rejections);
 	r = &d->rejections[d->n_rejections++];
@@ -57,24 +95,21 @@ add_rejection(struct delivery *d, const struct limits *lim, const char *reason,
 		memcpy(r->raw, raw, keep);
 	r->raw_len = keep;
 	r->original_len = len;
-	hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, raw, len);
-	snprintf(r->digest, sizeof r->digest, "%s", hex);
-	g_free(hex);
+	memcpy(r->digest, digest, sizeof r->digest);
 }
 
 static void
 add_report(struct delivery *d, struct report *rep, const char *filename)
 {
 	struct found_report *fr;
-	gchar *hex;
+	char digest[65];
 
+	piece_digest(d, (const unsigned char *)rep->raw_json, strlen(rep->raw_json), digest);
 	d->reports = xreallocarray(d->reports, d->n_reports + 1, sizeof *d->reports);
 	fr = &d->reports[d->n_reports++];
 	fr->report = rep;
 	fr->filename = filename ? xstrdup(filename) : NULL;
-	hex = g_compute_checksum_for_string(G_CHECKSUM_SHA256, rep->raw_json, -1);
-	snprintf(fr->digest, sizeof fr->digest, "%s", hex);
-	g_free(hex);
+	memcpy(fr->digest, digest, sizeof fr->digest);
 }
 
 /* One report candidate: maybe compressed, then JSON. */
@@ -207,6 +242,7 @@ ingest_bytes(const unsigned char *data, size_t len, const char *source,
 	*out = d;
 	d->source = xstrdup(source ? source : "stdin");
 	d->kind = ingest_sniff(data, len);
+	set_input_digest(d, data, len);
 	if (len == 0) {
 		add_rejection(d, lim, "empty input", NULL, data, len);
 		return 0;
@@ -245,20 +281,29 @@ ingest_bytes(const unsigned char *data, size_t len, const char *source,
 	return rc;
 }
 
+struct delivery *
+delivery_rejected(const unsigned char *head, size_t head_len, size_t total_len, const char *source,
+		  const char *reason, const struct limits *lim)
+{
+	struct delivery *d = xcalloc(1, sizeof *d);
+
+	d->source = xstrdup(source ? source : "stdin");
+	d->kind = ingest_sniff(head, head_len);
+	set_input_digest(d, head, head_len);
+	add_rejection(d, lim, reason, NULL, head, head_len);
+	d->rejections[0].original_len = total_len;
+	return d;
+}
+
 int
 ingest_oversized(const unsigned char *head, size_t head_len, size_t total_len,
 		 const char *source, const struct limits *lim, struct delivery **out)
 {
-	struct delivery *d = xcalloc(1, sizeof *d);
 	char reason[128];
 
-	d->source = xstrdup(source ? source : "stdin");
-	d->kind = ingest_sniff(head, head_len);
 	snprintf(reason, sizeof reason, "input of %zu bytes, over max_message_size (%zu)", total_len,
 		 lim->max_message_size);
-	add_rejection(d, lim, reason, NULL, head, head_len);
-	d->rejections[0].original_len = total_len;
-	*out = d;
+	*out = delivery_rejected(head, head_len, total_len, source, reason, lim);
 	return 0;
 }
 

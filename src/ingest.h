@@ -16,7 +16,7 @@ enum input_kind { INPUT_MAIL, INPUT_JSON, INPUT_GZIP };
 struct found_report {
 	struct report *report;
 	char *filename; /* attachment or file name, may be NULL */
-	char digest[65]; /* hex SHA-256 of raw_json, should it have to be rejected */
+	char digest[65]; /* its dedup key as a rejection, should it have to be one */
 };
 
 struct rejection {
@@ -25,12 +25,14 @@ struct rejection {
 	unsigned char *raw;   /* at most max_rejected_raw bytes of what was refused */
 	size_t raw_len;
 	size_t original_len;  /* raw_len < original_len: it was cut */
-	char digest[65];      /* hex SHA-256 of all original bytes, the dedup key */
+	char digest[65];      /* the dedup key: hex SHA-256 over the input's digest,
+			       * this piece's and its position in the delivery */
 };
 
 struct delivery {
 	enum input_kind kind;
 	char *source;     /* "stdin", a file name, "https" */
+	char input_digest[65]; /* hex SHA-256 of the whole input */
 	char *message_id; /* mail only, else NULL */
 	char *sender;
 	char *subject;
@@ -53,6 +55,10 @@ enum input_kind ingest_sniff(const unsigned char *data, size_t len);
  * another policy domain becomes a rejection. */
 int ingest_bytes(const unsigned char *data, size_t len, const char *source,
 		 const struct limits *lim, struct delivery **out, struct error *e);
+/* A delivery that keeps the whole input (its first head_len bytes of
+ * total_len) as one rejection with reason. */
+struct delivery *delivery_rejected(const unsigned char *head, size_t head_len, size_t total_len,
+				   const char *source, const char *reason, const struct limits *lim);
 /* An input over max_message_size: kept as rejected, its first bytes only. */
 int ingest_oversized(const unsigned char *head, size_t head_len, size_t total_len,
 		     const char *source, const struct limits *lim, struct delivery **out);

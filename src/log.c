@@ -20,18 +20,17 @@ log_open(const char *name, bool stderr_too, bool be_verbose)
 	openlog(name, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
-bool
-log_verbose(void)
-{
-	return verbose;
-}
-
 static void
 log_emit(int prio, const char *label, const char *fmt, va_list ap)
 {
 	char line[2048];
 
 	vsnprintf(line, sizeof line, fmt, ap);
+	/* org names, report-ids and reasons come from the message: no terminal
+	 * escapes or line breaks of theirs in the log */
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	syslog(prio, "%s%s", label, line);
 	if (to_stderr)
 		fprintf(stderr, "%s: %s%s\n", ident, label, line);

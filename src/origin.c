@@ -399,7 +399,8 @@ origin_parse_ar(const char *value, char *authserv, size_t authserv_size, struct 
 			if (*p == '\0' || *p == ';')
 				break;
 			if (read_word(&p, key, sizeof key, "=;") == 0) {
-				p++;
+				if (*p != '\0') /* an empty "" ends at the NUL: never step past it */
+					p++;
 				continue;
 			}
 			lower(key);

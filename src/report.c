@@ -73,10 +73,14 @@ clean_scalar(struct parse_ctx *ctx, json_object *v, bool *mended)
 	size_t n;
 
 	if (json_object_get_type(v) == json_type_double) {
-		if (isfinite(json_object_get_double(v)))
-			return 0;
-		*mended = true;
-		return 1;
+		if (!isfinite(json_object_get_double(v))) {
+			*mended = true;
+			return 1;
+		}
+		/* json-c would write the number back as the sender spelled it, and
+		 * jsonb refuses some spellings it parsed ("1e-100000"): write the value */
+		json_object_set_serializer(v, NULL, NULL, NULL);
+		return 0;
 	}
 	if (json_object_get_type(v) != json_type_string)
 		return 0;
@@ -566,6 +570,34 @@ parse_policies(struct parse_ctx *ctx, json_object *pols, const char *fallback_do
 	return 0;
 }
 
+/* An upper bound of the values json-c would build, an object counting as 8:
+ * a value costs it about a hundred bytes and an object, with its hash table,
+ * about eight hundred, so a few megabytes of "{}," would cost gigabytes. */
+static size_t
+count_json_values(const char *json, size_t len)
+{
+	size_t n = 1;
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = json[i];
+
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '{') {
+			n += 8;
+		} else if (c == '[' || c == ',') {
+			n++;
+		}
+	}
+	return n;
+}
+
 static json_object *
 parse_json_text(struct parse_ctx *ctx, const char *json, size_t len)
 {
@@ -574,6 +606,11 @@ parse_json_text(struct parse_ctx *ctx, const char *json, size_t len)
 	json_object *root;
 	size_t end;
 
+	if (count_json_values(json, len) > ctx->lim->max_json_values) {
+		error_set(ctx->e, ERR_INPUT, "JSON of more than max_json_values (%zu) values, an object counting as 8",
+			  ctx->lim->max_json_values);
+		return NULL;
+	}
 	tok = json_tokener_new_ex((int)ctx->lim->max_json_depth);
 	if (tok == NULL) {
 		error_set(ctx->e, ERR_TEMP, "json_tokener_new_ex failed");

@@ -80,7 +80,10 @@ put_wrapped(FILE *out, const char *prefix, const char *cont, const char *text)
 		}
 		while (cut > 0 && text[cut - 1] == ' ')
 			cut--;
-		fprintf(out, "%s%.*s\n", lead, (int)cut, text);
+		fputs(lead, out);
+		for (size_t i = 0; i < cut; i++) /* names from reports: no terminal escapes */
+			fputc((unsigned char)text[i] < 0x20 || text[i] == 0x7f ? '?' : text[i], out);
+		fputc('\n', out);
 		text += cut;
 		while (*text == ' ')
 			text++;

@@ -369,6 +369,24 @@ is "$rc" 0 "a report without organization, id or dates, twice: exit 0"
 n1=$(count tlsrpt.report)
 ok "a report without identity, twice: at most one row" test $((n1 - n0)) -le 1
 
+# no report-id: one sender, one day, two policy domains -- two reports, each
+# stored once however often it comes
+for dom in a b; do
+	printf '{"organization-name":"Tiny MTA","date-range":{"start-datetime":"2024-03-07T00:00:00Z","end-datetime":"2024-03-07T23:59:59Z"},"policies":[{"policy":{"policy-type":"sts","policy-domain":"%s.tiny.example"},"summary":{"total-successful-session-count":5,"total-failure-session-count":0}}]}' "$dom" >"$W/tiny-$dom.json"
+done
+ingest_noin "$W/tiny-a.json" "$W/tiny-b.json"
+expect_quiet "two reports without a report-id"
+is "$(q "SELECT string_agg(p.policy_domain, ',' ORDER BY p.policy_domain) FROM tlsrpt.report r JOIN tlsrpt.policy p ON p.report = r.id WHERE r.organization_name = 'Tiny MTA'")" \
+	"a.tiny.example,b.tiny.example" "no report-id: both reports of the day are stored"
+ingest_noin "$W/tiny-b.json" "$W/tiny-a.json"
+is "$(q "SELECT count(*) FROM tlsrpt.report WHERE organization_name = 'Tiny MTA'")" 2 "no report-id: redelivered, still two"
+
+# a number jsonb cannot spell as sent, in a field nobody reads: still stored
+printf '{"organization-name":"Odd Numbers","report-id":"odd-num-1","extra":1e-100000,"policies":[{"policy":{"policy-type":"sts","policy-domain":"odd.example"},"summary":{"total-successful-session-count":1,"total-failure-session-count":0}}]}' >"$W/oddnum.json"
+ingest_noin "$W/oddnum.json"
+expect_quiet "a report with 1e-100000 in it"
+is "$(q "SELECT count(*) FROM tlsrpt.report WHERE report_id = 'odd-num-1'")" 1 "1e-100000: the report is stored"
+
 # a big report: thousands of failure rows in one transaction
 {
 	printf '{"organization-name":"Big Sender","date-range":{"start-datetime":"2024-03-06T00:00:00Z","end-datetime":"2024-03-06T23:59:59Z"},"contact-info":"tls@big.example","report-id":"big-1","policies":[{"policy":{"policy-type":"sts","policy-string":["version: STSv1","mode: enforce","mx: mx.example.org","max_age: 86400"],"policy-domain":"example.org","mx-host":["mx.example.org"]},"summary":{"total-successful-session-count":1,"total-failure-session-count":3000},"failure-details":['

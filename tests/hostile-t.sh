@@ -229,6 +229,15 @@ mail_attach deep-1 "$W/deep.gz" >"$W/m.eml"
 deliver "10,000-deep nesting" "$W/m.eml"
 expect_rejected "10,000-deep nesting" 'max_json_depth'
 
+# a megabyte of empty objects would cost json-c hundreds of megabytes
+python3 -c '
+import sys
+sys.stdout.write("{\"organization-name\":\"wide\",\"report-id\":\"wide-1\",\"junk\":[" + ",".join(["{}"] * 300000) + "]}")
+' | gzip -9 -n -c >"$W/wide.gz"
+mail_attach wide-1 "$W/wide.gz" >"$W/m.eml"
+deliver "300,000 empty objects" "$W/m.eml"
+expect_rejected "300,000 empty objects" 'max_json_values'
+
 base_json big-numbers-1 | sed 's/"total-successful-session-count":100/"total-successful-session-count":123456789012345678901234567890/; s/"failed-session-count":2/"failed-session-count":18446744073709551616/; s/"total-failure-session-count":2/"total-failure-session-count":9223372036854775808/' >"$W/n.json"
 grep -q 123456789012345678901234567890 "$W/n.json" || bail "sed did not make the big numbers"
 gzip -9 -n -c "$W/n.json" >"$W/n.gz"

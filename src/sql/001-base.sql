@@ -14,11 +14,10 @@ CREATE TABLE tlsrpt.report (
     received_at       timestamptz NOT NULL DEFAULT now(),
     notes             text[],
     raw               jsonb NOT NULL,
-    -- A report that carries none of the four identity fields is told apart by its content.
+    -- A report without a report-id is told apart by its content: a sender that
+    -- omits the id may send several reports for one day (one per domain).
     content_key       text GENERATED ALWAYS AS (
-                          CASE WHEN organization_name IS NULL AND report_id IS NULL
-                                    AND date_start IS NULL AND date_end IS NULL
-                               THEN md5(raw::text) END) STORED,
+                          CASE WHEN report_id IS NULL THEN md5(raw::text) END) STORED,
     CONSTRAINT report_identity UNIQUE NULLS NOT DISTINCT
         (organization_name, report_id, date_start, date_end, content_key)
 );
