@@ -66,10 +66,22 @@ piece_digest(const struct delivery *d, const unsigned char *raw, size_t len, cha
 	g_free(piece);
 }
 
+/* Of the message without a leading mbox "From " line: the same message keeps
+ * its key whether it comes from an mbox, a Maildir or a pipe(8) with flags=F. */
 static void
 set_input_digest(struct delivery *d, const unsigned char *data, size_t len)
 {
-	gchar *hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, len);
+	gchar *hex;
+
+	if (len >= 5 && memcmp(data, "From ", 5) == 0) {
+		const unsigned char *nl = memchr(data, '\n', len);
+
+		if (nl != NULL) {
+			len -= (size_t)(nl + 1 - data);
+			data = nl + 1;
+		}
+	}
+	hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, len);
 
 	snprintf(d->input_digest, sizeof d->input_digest, "%s", hex);
 	g_free(hex);

@@ -167,6 +167,9 @@ struct run {
 	unsigned days;       /* --summary --days, 0: the default */
 	unsigned purge_days; /* --purge-older-than */
 	size_t inputs, reports_new, reports_dup, rejected, unreadable;
+	size_t done;                /* FILE runs: messages committed (their answers read) */
+	bool batching;              /* FILE runs: messages go to store_batch_add */
+	int stop_status;            /* FILE runs: set where the batch stopped */
 	struct source_stats walked; /* what the FILE arguments held */
 	size_t total;               /* messages to do, when counted first; 0: unknown */
 	bool progress;              /* a progress line on stderr (a terminal) */
@@ -200,6 +203,62 @@ log_outcome(const struct delivery *d, const struct store_result *res, long long 
 	buf_free(&line);
 }
 
+/* FILE runs: a message handed to the batch, until the batch hands it back. */
+struct pending {
+	struct run *run;
+	struct delivery *d;
+	long long t0;
+};
+
+/* The batch hands back every message once, in order: stored (res), or not
+ * stored, the first of those with the reason the run stops (e). */
+static void
+batch_done(void *arg, void *tag, const struct store_result *res, const struct error *e)
+{
+	struct run *run = arg;
+	struct pending *p = tag;
+	const struct delivery *d = p->d;
+
+	if (res != NULL) {
+		run->done++;
+		run->reports_new += res->reports_new;
+		run->reports_dup += res->reports_duplicate;
+		run->rejected += d->n_rejections;
+		log_outcome(d, res, now_ms() - p->t0);
+		alarm(run->cfg.deadline); /* it moves: the deadline runs from here */
+	} else if (e != NULL) {
+		int st = status_for(e, run->mode);
+
+		log_info("deferred: source=%s message-id=<%s> reason=\"%s\"", d->source,
+			 d->message_id ? d->message_id : "", e->msg);
+		run->stop_status = fail(st, dsn_for(st), "stopped at %s: %s; the %zu message(s) before it are stored"
+					" (%zu reports, %zu already there, %zu rejected); run the same command again"
+					" to go on", d->source, e->msg, run->done, run->reports_new, run->reports_dup,
+					run->rejected);
+	}
+	delivery_free(p->d);
+	free(p);
+}
+
+/* FILE runs: commits what is in flight and ends the batch. 0 or an exit status. */
+static int
+batch_finish(struct run *run)
+{
+	struct error e = {ERR_NONE, ""};
+	int status = 0;
+
+	if (!run->batching)
+		return 0;
+	run->batching = false;
+	alarm(run->cfg.deadline);
+	if (store_batch_flush(run->store, &e) < 0)
+		status = run->stop_status ? run->stop_status
+					  : fail(status_for(&e, run->mode), dsn_for(status_for(&e, run->mode)),
+						 "%s", e.msg);
+	alarm(0);
+	return status;
+}
+
 /* One message: split, store. Returns an exit status, 0 to go on. */
 static int
 run_message(struct run *run, const char *source, const unsigned char *data, size_t len, size_t total)
@@ -217,7 +276,8 @@ run_message(struct run *run, const char *source, const unsigned char *data, size
 			 run->cfg.limits.max_message_size);
 		ingest_oversized(data, len, total, source, &run->cfg.limits, &d);
 	} else if (ingest_bytes(data, len, source, &run->cfg.limits, &d, &e) < 0) {
-		status = fail(status_for(&e, run->mode), "4.3.0", "%s: %s", source, e.msg);
+		if ((status = batch_finish(run)) == 0) /* what came before it first */
+			status = fail(status_for(&e, run->mode), "4.3.0", "%s: %s", source, e.msg);
 		goto out;
 	}
 	if (run->mode == MODE_DRY_RUN) {
@@ -226,6 +286,19 @@ run_message(struct run *run, const char *source, const unsigned char *data, size
 		delivery_print_json(d, &json);
 		fwrite(json.data, 1, json.len, stdout);
 		buf_free(&json);
+		goto out;
+	}
+	if (run->batching) {
+		struct pending *p = xmalloc(sizeof *p);
+
+		*p = (struct pending){run, d, t0};
+		d = NULL; /* the batch's now, freed in batch_done */
+		if (store_batch_add(run->store, p->d, p, &e) < 0) {
+			run->batching = false;
+			status = run->stop_status ? run->stop_status
+						  : fail(status_for(&e, run->mode), dsn_for(status_for(&e, run->mode)),
+							 "%s", e.msg);
+		}
 		goto out;
 	}
 	if (store_delivery(run->store, d, run->mode == MODE_DELIVER ? CHANNEL_MAIL : CHANNEL_FILE, &res, &e) < 0) {
@@ -289,12 +362,12 @@ progress(struct run *run, bool force)
 		return;
 	run->t_shown = now;
 	if (run->total > 0)
-		n = snprintf(line, sizeof line, "\r%zu of %zu messages (%.0f%%)", run->inputs, run->total,
-			     100.0 * (double)run->inputs / (double)run->total);
+		n = snprintf(line, sizeof line, "\r%zu of %zu messages (%.0f%%)", run->done, run->total,
+			     100.0 * (double)run->done / (double)run->total);
 	else
-		n = snprintf(line, sizeof line, "\r%zu messages", run->inputs);
+		n = snprintf(line, sizeof line, "\r%zu messages", run->done);
 	snprintf(line + n, sizeof line - (size_t)n, ", %.0f/s: %zu stored, %zu duplicates, %zu rejected\033[K",
-		 secs > 0 ? (double)run->inputs / secs : 0.0, run->reports_new, run->reports_dup, run->rejected);
+		 secs > 0 ? (double)run->done / secs : 0.0, run->reports_new, run->reports_dup, run->rejected);
 	fputs(line, stderr);
 	fflush(stderr);
 	progress_on_screen = true;
@@ -573,8 +646,18 @@ main(int argc, char **argv)
 		run.progress = run.mode == MODE_FILES && !verbose && isatty(STDERR_FILENO);
 		for (int i = optind; run.progress && i < argc; i++)
 			run.total += source_count(argv[i], NULL);
+		if (run.mode == MODE_FILES && optind < argc) {
+			/* many messages: several in flight at once (store_batch_add) */
+			if (store_batch_begin(run.store, CHANNEL_FILE, batch_done, &run, &e) < 0) {
+				status = fail(status_for(&e, run.mode), dsn_for(status_for(&e, run.mode)), "%s", e.msg);
+				break;
+			}
+			run.batching = true;
+		}
 		for (int i = optind; i < argc && status == 0; i++)
 			status = run_path(&run, argv[i]);
+		if (status == 0)
+			status = batch_finish(&run);
 		if (run.mode == MODE_FILES && status == 0)
 			print_summary(&run);
 		run.unreadable += run.walked.unreadable;

@@ -90,12 +90,19 @@ walk_mbox(struct walk *w, const char *path, const unsigned char *data, size_t le
 		size_t end = next_from(data, len, start);
 		char *label;
 
+		size_t mlen = end - start;
+
 		number++;
+		/* the blank line before the next "From " separates; it is not the message's */
+		if (end < len && mlen >= 2 && data[start + mlen - 1] == '\n' && data[start + mlen - 2] == '\n')
+			mlen--;
+		else if (end < len && mlen >= 4 && memcmp(data + start + mlen - 4, "\r\n\r\n", 4) == 0)
+			mlen -= 2;
 		if (w->fn == NULL) {
 			w->st->messages++;
 		} else {
 			label = xasprintf("%s#%zu", path, number);
-			rc = deliver(w, path, number, label, data + start, end - start);
+			rc = deliver(w, path, number, label, data + start, mlen);
 			free(label);
 		}
 		start = end;

@@ -38,6 +38,28 @@ int store_check_schema(struct store *s, int *version_out, struct error *e);
 int store_delivery(struct store *s, const struct delivery *d, enum source_channel ch,
 		   struct store_result *res, struct error *e);
 
+/* Files mode (many messages, one connection): deliveries in flight together.
+ * Each is still its own transaction, all of it or none, with the same
+ * retries, refused reports kept as rejected, and duplicates absorbed as
+ * store_delivery; only the COMMIT of one travels with the next one's
+ * statements (store.c says why that is safe behind PgBouncer).
+ *
+ * done is called exactly once for every delivery added, in the order added:
+ * res set when it is committed (its answer read); res NULL when it is not
+ * stored, with e saying why for the first such one (the run stops there)
+ * and NULL for the ones after it. The caller keeps each delivery alive until
+ * its done call. */
+typedef void (*store_done_fn)(void *arg, void *tag, const struct store_result *res, const struct error *e);
+
+int store_batch_begin(struct store *s, enum source_channel ch, store_done_fn done, void *arg, struct error *e);
+/* Sends d, reading answers as they come; waits only while too much is in
+ * flight. -1: the run stops (every delivery has had its done call, e says
+ * why); the store is then good only for store_close. */
+int store_batch_add(struct store *s, const struct delivery *d, void *tag, struct error *e);
+/* Commits what is in flight and waits for every answer; ends the batch. -1 as
+ * for store_batch_add. */
+int store_batch_flush(struct store *s, struct error *e);
+
 int store_schema_version(void);
 
 #endif

@@ -116,7 +116,7 @@ ingest_noin "$T"
 is "$rc" 0 "directory import: exit 0"
 like "$(cat "$W/out")" '^tlsrpt-ingest: 9 message\(s\) from 7 file\(s\): 8 report\(s\) stored, 0 already stored, 1 rejected' \
 	"directory import: the summary line"
-is "$(rows tree-)" "8|8|8|1" "directory: .eml, .json, .json.gz (by content), an mbox inside (the same bad attachment: one row)"
+is "$(rows tree-)" "8|8|8|2" "directory: .eml, .json, .json.gz (by content), an mbox inside (another message with the same bad attachment: its own row)"
 is "$(count "tlsrpt.report WHERE report_id = 'tree-hidden-1'")" 0 "directory: hidden directories are skipped"
 
 # several arguments in one run, some already there
@@ -143,7 +143,7 @@ is "$(grep -c '"rejected"' "$W/out")" 1 "--dry-run of an mbox: one rejection"
 } >"$W/big.mbox"
 ingest_noin -o max_message_size=100k "$W/big.mbox"
 is "$rc" 0 "an mbox with one message over max_message_size: exit 0"
-is "$(rows big-)" "2|2|2|2" "the others are stored, the big one rejected"
+is "$(rows big-)" "2|2|2|3" "the others are stored, the big one rejected"
 like "$(q "SELECT reason || '|' || raw_truncated FROM tlsrpt.rejected ORDER BY id DESC LIMIT 1")" \
 	'over max_message_size.*\|true$' "its row names the limit and is marked truncated"
 
@@ -173,8 +173,127 @@ q "DROP TRIGGER stall ON tlsrpt.report" >/dev/null
 ingest_noin "$W/resume.mbox"
 is "$rc" 0 "the same command again: exit 0"
 like "$(cat "$W/out")" ': 16 report\(s\) stored, 24 already stored, 0 rejected' "it finishes the job"
-is "$(rows resume-)" "40|40|40|2" "all 40 reports, each once, with their policies and failures"
+is "$(rows resume-)" "40|40|40|3" "all 40 reports, each once, with their policies and failures"
 is "$(q "SELECT count(*) FROM (SELECT report_id FROM tlsrpt.report GROUP BY 1 HAVING count(*) > 1) d")" 0 \
 	"no report stored twice"
+
+# ---------------------------------------------------------------- several messages in flight
+# FILE runs keep many messages in flight on one connection (store_batch_add);
+# each message stays its own transaction.
+
+# a message the database refuses as data in the middle: an organization-name
+# past the btree limit (random text does not compress: 54000); its report is
+# kept as rejected, the messages around it are stored
+long=$(head -c 8000 /dev/urandom | base64 -w 0 | tr -dc 'A-Za-z0-9' | head -c 3000)
+{
+	for i in $(seq 12); do
+		if [ "$i" = 6 ]; then
+			json_with_id "$BF/report.json" refused-6 |
+				sed "s|\"organization-name\":\"[^\"]*\"|\"organization-name\":\"$long\"|" >"$W/r.json"
+			mkmail -F -m "refused-6@backfill.example" "$W/r.json"
+		else
+			report refused "$i" -F
+		fi
+		echo
+	done
+} >"$W/refused.mbox"
+ingest_noin "$W/refused.mbox"
+is "$rc" 0 "refused by the database in the middle of a batch: exit 0"
+like "$(cat "$W/out")" ': 11 report\(s\) stored, 0 already stored' "refused in a batch: the others are stored"
+is "$(q "SELECT string_agg(report_id, ',' ORDER BY id) FROM tlsrpt.report WHERE report_id LIKE 'refused-%'")" \
+	"refused-1,refused-2,refused-3,refused-4,refused-5,refused-7,refused-8,refused-9,refused-10,refused-11,refused-12" \
+	"refused in a batch: every other report, once, in order"
+like "$(q "SELECT reason FROM tlsrpt.rejected WHERE message_id = 'refused-6@backfill.example'")" \
+	'^database refused the report: .*\[54000\]$' "refused in a batch: its report is kept as rejected, with the reason"
+is "$(q "SELECT count(*) FROM tlsrpt.rejected WHERE message_id = 'refused-6@backfill.example'")" 1 "refused in a batch: one row"
+ingest_noin "$W/refused.mbox"
+is "$rc" 0 "refused in a batch, again: exit 0"
+like "$(cat "$W/out")" ': 0 report\(s\) stored, 11 already stored' "refused in a batch, again: all already there"
+is "$(q "SELECT count(*) FROM tlsrpt.rejected WHERE message_id = 'refused-6@backfill.example'")" 1 \
+	"refused in a batch, again: still one rejected row"
+
+# duplicates inside one batch, next to each other and apart
+{
+	for i in 1 2 1 3 3 2 4; do
+		report dup "$i" -F
+		echo
+	done
+} >"$W/dup.mbox"
+ingest_noin "$W/dup.mbox"
+is "$rc" 0 "duplicates inside one batch: exit 0"
+like "$(cat "$W/out")" '^tlsrpt-ingest: 7 message\(s\) from 1 file\(s\): 4 report\(s\) stored, 3 already stored, 0 rejected' \
+	"duplicates inside one batch: counted as such"
+is "$(rows dup-)" "4|4|4|$(count tlsrpt.rejected)" "duplicates inside one batch: each report once"
+
+# each message is its own transaction, with its own timeouts (SET LOCAL
+# inside the pipeline); a statement over statement_timeout stops the run there
+q "CREATE TABLE public.seen (report_id text, xid xid8, st text, lt text);
+   CREATE FUNCTION public.see() RETURNS trigger LANGUAGE plpgsql AS
+   \$\$BEGIN INSERT INTO public.seen VALUES (NEW.report_id, pg_current_xact_id(),
+       current_setting('statement_timeout'), current_setting('lock_timeout'));
+     IF NEW.report_id = 'slow-6' THEN PERFORM pg_sleep(5); END IF; RETURN NEW; END\$\$;
+   CREATE TRIGGER see BEFORE INSERT ON tlsrpt.report FOR EACH ROW EXECUTE FUNCTION public.see()" >/dev/null
+mkmbox slow 10 0 >"$W/slow.mbox"
+ingest_noin -o statement_timeout=1 -o lock_timeout=3 "$W/slow.mbox"
+is "$rc" 75 "over statement_timeout in a batch: exit 75"
+like "$(cat "$W/err")" "^4\.3\.0 tlsrpt-ingest: stopped at .*/slow\.mbox#6: .*statement timeout.*the 5 message\(s\) before it are stored" \
+	"over statement_timeout in a batch: the line names the message"
+is "$(q "SELECT string_agg(DISTINCT st || ' ' || lt, ',') FROM public.seen WHERE report_id IN ('slow-1','slow-2','slow-3','slow-4','slow-5')")" \
+	"1s 3s" "the timeouts apply inside each message's transaction"
+is "$(q "SELECT count(DISTINCT xid) FROM public.seen WHERE report_id IN ('slow-1','slow-2','slow-3','slow-4','slow-5')")" 5 \
+	"each message its own transaction"
+q "DROP TRIGGER see ON tlsrpt.report" >/dev/null
+ingest_noin "$W/slow.mbox"
+is "$rc" 0 "over statement_timeout, the same command again: exit 0"
+is "$(rows slow-)" "10|10|10|$(count tlsrpt.rejected)" "over statement_timeout, again: all 10, each once"
+
+# the server stopped under a batch that is moving (no stall): the line names
+# the first message not stored, all before it are; the rerun finishes the job
+mkmbox stop 200 0 >"$W/stop.mbox"
+q "CREATE FUNCTION public.slow() RETURNS trigger LANGUAGE plpgsql AS
+   \$\$BEGIN PERFORM pg_sleep(0.02); RETURN NEW; END\$\$;
+   CREATE TRIGGER slow BEFORE INSERT ON tlsrpt.report FOR EACH ROW EXECUTE FUNCTION public.slow()" >/dev/null
+"${_timeout[@]}" "$BIN" "$W/stop.mbox" >"$W/out" 2>"$W/err" &
+pid=$!
+for _ in $(seq 300); do
+	[ "$(count "tlsrpt.report WHERE report_id LIKE 'stop-%'")" -ge 40 ] && break
+	sleep 0.05
+done
+pg_stop
+wait $pid
+rc=$?
+is "$rc" 75 "server stopped under a moving batch: exit 75"
+is "$(grep -c '' "$W/err")" 1 "server stopped under a moving batch: one line"
+line=$(cat "$W/err")
+at=$(sed -n 's/.*stopped at .*\/stop\.mbox#\([0-9]*\): .*/\1/p' <<<"$line")
+before=$(sed -n 's/.* the \([0-9]*\) message(s) before it are stored.*/\1/p' <<<"$line")
+ok "the line names the first message not stored: $line" test "${before:-x}" = "$((${at:-0} - 1))"
+pg_restart || bail "cannot restart PostgreSQL"
+stored=$(count "tlsrpt.report WHERE report_id LIKE 'stop-%'")
+ok "every message before it is stored ($stored stored, $before before it)" test "$stored" -ge "${before:-999}"
+is "$(count "tlsrpt.report WHERE report_id IN ($(seq -s, -f "'stop-%g'" 1 "${before:-1}"))")" "${before:-x}" \
+	"exactly the ones before it, each of them"
+q "DROP TRIGGER slow ON tlsrpt.report" >/dev/null
+ingest_noin "$W/stop.mbox"
+is "$rc" 0 "server stopped under a moving batch, the same command again: exit 0"
+like "$(cat "$W/out")" ": $((200 - stored)) report\\(s\\) stored, $stored already stored, 0 rejected" "it finishes the job"
+is "$(rows stop-)" "200|200|200|$(count tlsrpt.rejected)" "all 200, each once, with their policies and failures"
+
+# big messages in flight (send buffers full both ways): a report with 3000
+# failure rows, several times over
+awk 'BEGIN {
+	printf "{\"organization-name\":\"Big Co.\",\"date-range\":{\"start-datetime\":\"2023-06-01T00:00:00Z\",\"end-datetime\":\"2023-06-01T23:59:59Z\"},\"contact-info\":\"x@big.example\",\"report-id\":\"TEMPLATE\",\"policies\":[{\"policy\":{\"policy-type\":\"no-policy-found\",\"policy-domain\":\"example.net\"},\"summary\":{\"total-successful-session-count\":1,\"total-failure-session-count\":3000},\"failure-details\":["
+	for (i = 1; i <= 3000; i++)
+		printf "%s{\"result-type\":\"starttls-not-supported\",\"sending-mta-ip\":\"198.51.100.%d\",\"receiving-mx-hostname\":\"mx%d.example.net\",\"failed-session-count\":1}", (i > 1 ? "," : ""), i % 250 + 1, i
+	printf "]}]}\n"
+}' >"$W/big.json"
+for i in $(seq 8); do
+	json_with_id "$W/big.json" "bigbatch-$i" >"$W/r.json"
+	mkmail -F -m "bigbatch-$i@backfill.example" "$W/r.json"
+	echo
+done >"$W/bigbatch.mbox"
+ingest_noin "$W/bigbatch.mbox"
+is "$rc" 0 "big messages in flight: exit 0"
+is "$(rows bigbatch-)" "8|8|24000|$(count tlsrpt.rejected)" "big messages in flight: all their rows"
 
 done_testing
