@@ -251,6 +251,10 @@ cgi_main(const struct config *cfg)
 	} else if (res.reports_new > 0) {
 		log_request("stored", d, &res, remote, now_ms() - t0);
 		status = respond(201, NULL, "stored %zu report(s)", res.reports_new);
+	} else if (res.reports_duplicate == 0) {
+		/* the database refused it as data: kept in tlsrpt.rejected */
+		log_request("rejected", d, &res, remote, now_ms() - t0);
+		status = respond(400, NULL, "refused by the database (kept)");
 	} else {
 		log_request("duplicate", d, &res, remote, now_ms() - t0);
 		status = respond(200, NULL, "already stored");

@@ -89,12 +89,15 @@ on_term(int sig)
 }
 
 static void
-setup_signals(unsigned deadline)
+setup_signals(unsigned deadline, bool one_message)
 {
 	struct sigaction sa;
 
 	snprintf(deadline_line, sizeof deadline_line,
-		 "4.3.0 tlsrpt-ingest: deadline of %u s reached, nothing stored\n", deadline);
+		 one_message ? "4.3.0 tlsrpt-ingest: deadline of %u s reached, nothing stored\n"
+			     : "4.3.0 tlsrpt-ingest: deadline of %u s reached on one message; the ones committed"
+			       " before it stay stored, run the same command again to go on\n",
+		 deadline);
 	memset(&sa, 0, sizeof sa);
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = on_alarm;
@@ -180,7 +183,7 @@ static void
 log_outcome(const struct delivery *d, const struct store_result *res, long long ms)
 {
 	struct buf line = {0};
-	const char *outcome = d->n_reports == 0 ? "rejected" : res->reports_new > 0 ? "stored" : "duplicate";
+	const char *outcome = res->reports_new > 0 ? "stored" : res->reports_duplicate > 0 ? "duplicate" : "rejected";
 
 	buf_printf(&line, "%s: source=%s message-id=<%s>", outcome, d->source,
 		   d->message_id ? d->message_id : "");
@@ -269,7 +272,8 @@ run_message(struct run *run, const char *source, const unsigned char *data, size
 	long long t0 = now_ms();
 	int status = 0;
 
-	alarm(run->cfg.deadline);
+	if (run->mode != MODE_DELIVER)
+		alarm(run->cfg.deadline);
 	run->inputs++;
 	if (total > run->cfg.limits.max_message_size) {
 		log_warn("%s: %zu bytes, over max_message_size (%zu)", source, total,
@@ -334,7 +338,8 @@ run_one(struct run *run, const char *name)
 	int status;
 
 	(void)name;
-	alarm(run->cfg.deadline);
+	if (run->mode != MODE_DELIVER) /* a delivery's deadline runs from before the connection */
+		alarm(run->cfg.deadline);
 	if (source_read(STDIN_FILENO, SIZE_MAX, run->cfg.limits.max_message_size, &in, &total) < 0) {
 		int err = errno;
 
@@ -610,7 +615,7 @@ main(int argc, char **argv)
 	if (database != NULL)
 		config_set(&run.cfg, "database", database, &e);
 
-	setup_signals(run.cfg.deadline);
+	setup_signals(run.cfg.deadline, run.mode != MODE_FILES);
 	mime_init();
 	switch (run.mode) {
 	case MODE_INIT_DB:
@@ -638,6 +643,8 @@ main(int argc, char **argv)
 			status = cgi_main(&run.cfg);
 			break;
 		}
+		if (run.mode == MODE_DELIVER)
+			alarm(run.cfg.deadline); /* one deadline for all of it, the connection included */
 		if ((status = open_store(&run)) != 0)
 			break;
 		if (run.mode == MODE_DELIVER)

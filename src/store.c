@@ -29,14 +29,9 @@ struct store {
 	PGconn *conn;
 	unsigned statement_timeout;
 	unsigned lock_timeout;
+	size_t max_rejected_raw;
 	struct batch *batch; /* files mode: deliveries in flight (store_batch_begin) */
 };
-
-int
-store_schema_version(void)
-{
-	return N_MIGRATIONS;
-}
 
 int
 store_open(struct store **out, const struct config *cfg, struct error *e)
@@ -50,6 +45,7 @@ store_open(struct store **out, const struct config *cfg, struct error *e)
 	(*out)->conn = conn;
 	(*out)->statement_timeout = cfg->statement_timeout;
 	(*out)->lock_timeout = cfg->lock_timeout;
+	(*out)->max_rejected_raw = cfg->limits.max_rejected_raw;
 	return 0;
 }
 
@@ -403,15 +399,15 @@ send_rejection(struct store *s, const struct delivery *d, const struct rejection
 
 /* A report the database refused as data (an over-long key, say) is kept as rejected instead. */
 static void
-report_as_rejection(const struct found_report *fr, struct rejection *rj)
+report_as_rejection(const struct store *s, const struct found_report *fr, struct rejection *rj)
 {
 	const char *raw = fr->report->raw_json;
 
 	memset(rj, 0, sizeof *rj);
 	rj->filename = fr->filename;
 	rj->raw = (unsigned char *)raw;
-	rj->raw_len = strlen(raw);
-	rj->original_len = rj->raw_len;
+	rj->original_len = strlen(raw);
+	rj->raw_len = rj->original_len < s->max_rejected_raw ? rj->original_len : s->max_rejected_raw;
 	snprintf(rj->digest, sizeof rj->digest, "%s", fr->digest);
 }
 
@@ -483,7 +479,7 @@ send_statements(struct store *s, const struct delivery *d, enum source_channel c
 		} else {
 			struct rejection rj;
 
-			report_as_rejection(&d->reports[i], &rj);
+			report_as_rejection(s, &d->reports[i], &rj);
 			rc = send_rejection(s, d, &rj, refused, ch, kind, e);
 			steps[(*n)++] = (struct step){STEP_REJECTED, "storing a rejected message"};
 		}

@@ -60,6 +60,4 @@ int store_batch_add(struct store *s, const struct delivery *d, void *tag, struct
  * for store_batch_add. */
 int store_batch_flush(struct store *s, struct error *e);
 
-int store_schema_version(void);
-
 #endif

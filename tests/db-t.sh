@@ -387,6 +387,17 @@ ingest_noin "$W/oddnum.json"
 expect_quiet "a report with 1e-100000 in it"
 is "$(q "SELECT count(*) FROM tlsrpt.report WHERE report_id = 'odd-num-1'")" 1 "1e-100000: the report is stored"
 
+# refused by the database as data (an organization-name over the index's limit):
+# kept in rejected, cut at max_rejected_raw, and not logged as a duplicate
+long=$(head -c 4000 /dev/urandom | base64 -w0)
+printf '{"organization-name":"%s","report-id":"too-long-1","policies":[]}' "$long" >"$W/toolong.json"
+ingest_noin -v -o max_rejected_raw=100 "$W/toolong.json"
+is "$rc" 0 "a report the database refuses: exit 0"
+is "$(q "SELECT count(*) FROM tlsrpt.report WHERE report_id = 'too-long-1'")" 0 "refused report: not in tlsrpt.report"
+is "$(q "SELECT octet_length(raw) || '|' || raw_truncated || '|' || (reason LIKE 'database refused%') FROM tlsrpt.rejected WHERE id = (SELECT max(id) FROM tlsrpt.rejected)")" \
+	"100|true|true" "refused report: kept in rejected, cut at max_rejected_raw, with the reason"
+like "$(cat "$W/err")" "rejected: source=" "refused report: logged as rejected, not as a duplicate"
+
 # a big report: thousands of failure rows in one transaction
 {
 	printf '{"organization-name":"Big Sender","date-range":{"start-datetime":"2024-03-06T00:00:00Z","end-datetime":"2024-03-06T23:59:59Z"},"contact-info":"tls@big.example","report-id":"big-1","policies":[{"policy":{"policy-type":"sts","policy-string":["version: STSv1","mode: enforce","mx: mx.example.org","max_age: 86400"],"policy-domain":"example.org","mx-host":["mx.example.org"]},"summary":{"total-successful-session-count":1,"total-failure-session-count":3000},"failure-details":['
