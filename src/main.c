@@ -88,6 +88,17 @@ on_term(int sig)
 	_exit(EX_TEMPFAIL);
 }
 
+/* A mapped input file cut short while it is read. */
+static void
+on_bus(int sig)
+{
+	static const char line[] = "4.3.0 tlsrpt-ingest: an input file changed while it was read\n";
+
+	(void)sig;
+	(void)!write(STDERR_FILENO, line, sizeof line - 1);
+	_exit(EX_TEMPFAIL);
+}
+
 static void
 setup_signals(unsigned deadline, bool one_message)
 {
@@ -106,6 +117,8 @@ setup_signals(unsigned deadline, bool one_message)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = on_bus;
+	sigaction(SIGBUS, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 }

@@ -443,8 +443,11 @@ read_results(struct store *s, const struct step *steps, size_t n, struct store_r
 			rc = -1;
 		}
 		PQclear(r);
-		if (PQstatus(s->conn) == CONNECTION_BAD)
+		if (PQstatus(s->conn) == CONNECTION_BAD) {
+			if (rc == 0)
+				*kind = pgconn_failed(s->conn, NULL, steps[i].what, e);
 			return -1;
+		}
 		while ((r = PQgetResult(s->conn)) != NULL) /* the NULL that ends each statement's results */
 			PQclear(r);
 	}
