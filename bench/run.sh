@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/run.sh - "make bench": tlsrpt-ingest against PostgreSQL's own floor,
 # each figure measured side by side in the same run, on the same throwaway
-# server (tests/lib/pg.sh: Unix socket, fsync=off, synchronous_commit=off, so
+# server (tests/lib/pg.sh: Unix socket, fsync=off, so
 # the disk is out of the comparison on both sides). Prints four figures, each
 # with its floor and the ratio. Not a pass/fail test.
 #
