@@ -12,9 +12,11 @@ PGBIN=/usr/lib/postgresql/15/bin
 if [ "$(id -u)" = 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q
+	# the build dependencies of configure.ac (.ci/run installs these and the test tools)
 	apt-get install -y -q --no-install-recommends \
 		build-essential autoconf automake libtool pkg-config \
 		libgmime-3.0-dev libjson-c-dev zlib1g-dev libpq-dev \
+		libpsl-dev publicsuffix libopendkim-dev \
 		postgresql-15 postgresql-client-15
 	RUNAS=(runuser -u postgres --)
 else
