@@ -14,18 +14,6 @@
 #include "mime.h"
 #include "util.h"
 
-static size_t
-skip_bom_space(const unsigned char *d, size_t len)
-{
-	size_t i = 0;
-
-	if (len >= 3 && d[0] == 0xEF && d[1] == 0xBB && d[2] == 0xBF)
-		i = 3;
-	while (i < len && isspace(d[i]))
-		i++;
-	return i;
-}
-
 enum input_kind
 ingest_sniff(const unsigned char *data, size_t len)
 {
@@ -71,17 +59,8 @@ piece_digest(const struct delivery *d, const unsigned char *raw, size_t len, cha
 static void
 set_input_digest(struct delivery *d, const unsigned char *data, size_t len)
 {
-	gchar *hex;
-
-	if (len >= 5 && memcmp(data, "From ", 5) == 0) {
-		const unsigned char *nl = memchr(data, '\n', len);
-
-		if (nl != NULL) {
-			len -= (size_t)(nl + 1 - data);
-			data = nl + 1;
-		}
-	}
-	hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, len);
+	size_t from = mbox_from_line_length(data, len);
+	gchar *hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, data + from, len - from);
 
 	snprintf(d->input_digest, sizeof d->input_digest, "%s", hex);
 	g_free(hex);

@@ -344,13 +344,12 @@ out:
 
 /* Standard input: the MTA's delivery, or "-". */
 static int
-run_one(struct run *run, const char *name)
+run_stdin(struct run *run)
 {
 	struct buf in = {0};
 	size_t total;
 	int status;
 
-	(void)name;
 	if (run->mode != MODE_DELIVER) /* a delivery's deadline runs from before the connection */
 		alarm(run->cfg.deadline);
 	if (source_read(STDIN_FILENO, SIZE_MAX, run->cfg.limits.max_message_size, &in, &total) < 0) {
@@ -645,7 +644,7 @@ main(int argc, char **argv)
 		break;
 	case MODE_DRY_RUN:
 		if (optind == argc)
-			status = run_one(&run, "-");
+			status = run_stdin(&run);
 		for (int i = optind; i < argc && status == 0; i++)
 			status = run_path(&run, argv[i]);
 		run.unreadable += run.walked.unreadable;
@@ -661,11 +660,11 @@ main(int argc, char **argv)
 		if ((status = open_store(&run)) != 0)
 			break;
 		if (run.mode == MODE_DELIVER)
-			status = run_one(&run, "-");
+			status = run_stdin(&run);
 		run.t_start = now_ms();
 		run.progress = run.mode == MODE_FILES && !verbose && isatty(STDERR_FILENO);
 		for (int i = optind; run.progress && i < argc; i++)
-			run.total += source_count(argv[i], NULL);
+			run.total += source_count(argv[i]);
 		if (run.mode == MODE_FILES && optind < argc) {
 			/* many messages: several in flight at once (store_batch_add) */
 			if (store_batch_begin(run.store, CHANNEL_FILE, batch_done, &run, &e) < 0) {

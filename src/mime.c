@@ -103,18 +103,13 @@ is_report_name(const char *filename)
 				    ends_with_ci(filename, ".gz"));
 }
 
+/* gzip magic, or a JSON object (an array is no report; a text part is not sniffed) */
 static bool
 looks_like_report(const unsigned char *d, size_t len)
 {
-	size_t i = 0;
+	size_t i = skip_bom_space(d, len);
 
-	if (len >= 2 && d[0] == 0x1f && d[1] == 0x8b)
-		return true;
-	if (len >= 3 && d[0] == 0xEF && d[1] == 0xBB && d[2] == 0xBF)
-		i = 3; /* UTF-8 byte order mark */
-	while (i < len && isspace(d[i]))
-		i++;
-	return i < len && d[i] == '{';
+	return (len >= 2 && d[0] == 0x1f && d[1] == 0x8b) || (i < len && d[i] == '{');
 }
 
 /* The transfer-decoded content, in a stream that owns it (unref when done). */

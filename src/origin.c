@@ -216,21 +216,11 @@ is_same_word(const char *item, size_t len, const void *arg)
 
 /* ---- raw headers ---- */
 
-static size_t
-skip_mbox_line(const unsigned char *msg, size_t len)
-{
-	const unsigned char *nl;
-
-	if (len >= 5 && memcmp(msg, "From ", 5) == 0 && (nl = memchr(msg, '\n', len)) != NULL)
-		return (size_t)(nl - msg) + 1;
-	return 0;
-}
-
 /* The unfolded values of every header field called name, top to bottom. */
 static char **
 header_values(const unsigned char *msg, size_t len, const char *name, size_t *n)
 {
-	size_t i = skip_mbox_line(msg, len), nlen = strlen(name);
+	size_t i = mbox_from_line_length(msg, len), nlen = strlen(name);
 	char **vals = NULL;
 	struct buf cur = {0};
 	bool collecting = false;
@@ -584,7 +574,7 @@ static int
 by_dkim_verify(const unsigned char *msg, size_t len, const struct trust *t, const char *from_domain,
 	       const char *submitter, struct origin *o, struct error *e)
 {
-	size_t skip = skip_mbox_line(msg, len);
+	size_t skip = mbox_from_line_length(msg, len);
 	unsigned flags = DKIM_LIBFLAGS_FIXCRLF;
 	DKIM_SIGINFO **sigs = NULL;
 	struct candidate *cand;

@@ -90,6 +90,24 @@ classify(PGconn *conn, const char *state)
 	return PG_FAIL_TEMP; /* 08, 53, 55P03, 57014, 57P0x, 58, 25006, XX... */
 }
 
+int
+pgconn_begin(PGconn *conn, const struct config *cfg, const char *mode, struct error *e)
+{
+	char sql[256];
+	PGresult *res;
+	int rc = 0;
+
+	snprintf(sql, sizeof sql, "BEGIN %s; SET LOCAL statement_timeout = '%us'; SET LOCAL lock_timeout = '%us'",
+		 mode ? mode : "", cfg->statement_timeout, cfg->lock_timeout);
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pgconn_failed(conn, res, "BEGIN", e);
+		rc = -1;
+	}
+	PQclear(res);
+	return rc;
+}
+
 enum pg_failure
 pgconn_failed(PGconn *conn, const PGresult *res, const char *what, struct error *e)
 {

@@ -26,4 +26,8 @@ PGconn *pgconn_open(const struct config *cfg, struct error *e);
  * returns its kind. A missing schema or function says to run --init-db. */
 enum pg_failure pgconn_failed(PGconn *conn, const PGresult *res, const char *what, struct error *e);
 
+/* BEGIN [mode], with this program's statement and lock timeouts as SET LOCAL
+ * (nothing outlives the transaction: PgBouncer transaction pooling). */
+int pgconn_begin(PGconn *conn, const struct config *cfg, const char *mode, struct error *e);
+
 #endif

@@ -52,12 +52,9 @@ static int
 batch_once(PGconn *conn, const struct config *cfg, const char *sql, const char *const *params,
 	   long long n[3], struct error *e)
 {
-	char begin[160];
 	PGresult *res;
 
-	snprintf(begin, sizeof begin, "BEGIN; SET LOCAL statement_timeout = '%us'; SET LOCAL lock_timeout = '%us'",
-		 cfg->statement_timeout, cfg->lock_timeout);
-	if (exec_cmd(conn, begin, "BEGIN", e) < 0)
+	if (pgconn_begin(conn, cfg, NULL, e) < 0)
 		return -1;
 	res = PQexecParams(conn, sql, 2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {

@@ -366,17 +366,13 @@ source_walk(const char *path, size_t cap, source_fn fn, void *arg, struct source
 }
 
 size_t
-source_count(const char *path, struct source_stats *st)
+source_count(const char *path)
 {
-	struct source_stats local = {0};
-	struct walk w = {0, NULL, NULL, st ? st : &local};
-	size_t before = w.st->messages, unreadable_before = w.st->unreadable;
+	struct source_stats counted = {0};
+	struct walk w = {0, NULL, NULL, &counted};
 
-	if (strcmp(path, "-") == 0) {
-		w.st->messages++;
+	if (strcmp(path, "-") == 0)
 		return 1;
-	}
-	walk_top(&w, path);
-	w.st->unreadable = unreadable_before; /* the walk itself will say so */
-	return w.st->messages - before;
+	walk_top(&w, path); /* unreadable files: the walk itself will say so */
+	return counted.messages;
 }

@@ -37,7 +37,7 @@ int source_walk(const char *path, size_t cap, source_fn fn, void *arg, struct so
 /* Counts the messages under path as source_walk would hand them out, without
  * parsing any (an mbox is scanned for its "From " lines). Cheap next to the
  * work itself; used for the progress line. Standard input counts as one. */
-size_t source_count(const char *path, struct source_stats *st);
+size_t source_count(const char *path);
 
 /* Reads fd until want bytes (SIZE_MAX: the end), keeping at most cap + 1 of
  * them in b; *total counts all that was read. -1 with errno on a read error. */

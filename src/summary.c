@@ -209,24 +209,21 @@ summary_print(const struct config *cfg, unsigned days, const char *domain, bool 
 {
 	PGresult *win = NULL, *dom = NULL, *types = NULL, *res;
 	PGconn *conn;
-	char dtext[16], begin[200];
+	char dtext[16];
 	const char *params[2] = {dtext, domain};
+	const char *scope[1] = {authenticated_only ? "on" : "off"};
 	struct buf head = {0};
 	int rc = -1;
 
 	if ((conn = pgconn_open(cfg, e)) == NULL)
 		return -1;
 	snprintf(dtext, sizeof dtext, "%u", days);
-	snprintf(begin, sizeof begin,
-		 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = '%us';"
-		 " SET LOCAL tlsrpt.authenticated_only = %s",
-		 cfg->statement_timeout, authenticated_only ? "on" : "off");
-	res = PQexec(conn, begin);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		pgconn_failed(conn, res, "BEGIN", e);
-		PQclear(res);
+	if (pgconn_begin(conn, cfg, "ISOLATION LEVEL REPEATABLE READ READ ONLY", e) < 0)
 		goto out;
-	}
+	/* the views' scope (scoped_report), for this transaction only */
+	if ((res = query(conn, "SELECT set_config('tlsrpt.authenticated_only', $1, true)", 1, scope,
+			 "summary scope", e)) == NULL)
+		goto out;
 	PQclear(res);
 	if ((win = query(conn, sql_window, 1, params, "summary", e)) == NULL ||
 	    (dom = query(conn, sql_domains, 2, params, "summary of the domains", e)) == NULL ||

@@ -1,6 +1,7 @@
 /* util.c - memory, buffers and text hygiene shared by every stage. */
 #include "autoconf.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -229,6 +230,28 @@ text_clean(const char *s, size_t len, bool *changed)
 	if (changed)
 		*changed = mended;
 	return buf_cstr(&b);
+}
+
+size_t
+skip_bom_space(const unsigned char *data, size_t len)
+{
+	size_t i = 0;
+
+	if (len >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF)
+		i = 3;
+	while (i < len && isspace(data[i]))
+		i++;
+	return i;
+}
+
+size_t
+mbox_from_line_length(const unsigned char *data, size_t len)
+{
+	const unsigned char *nl;
+
+	if (len >= 5 && memcmp(data, "From ", 5) == 0 && (nl = memchr(data, '\n', len)) != NULL)
+		return (size_t)(nl - data) + 1;
+	return 0;
 }
 
 bool

@@ -34,6 +34,13 @@ void buf_free(struct buf *b);
 char *text_clean(const char *s, size_t len, bool *changed);
 bool utf8_valid(const unsigned char *s, size_t len);
 
+/* Bytes before the first significant one: a UTF-8 byte order mark and white space. */
+size_t skip_bom_space(const unsigned char *data, size_t len);
+
+/* Length of a leading mbox "From " line with its newline (local(8), procmail,
+ * pipe(8) flags=F add one); 0 when there is none. */
+size_t mbox_from_line_length(const unsigned char *data, size_t len);
+
 /* Lower-case ASCII suffix test. */
 bool ends_with_ci(const char *s, const char *suffix);
 
