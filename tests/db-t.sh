@@ -398,6 +398,14 @@ is "$(q "SELECT octet_length(raw) || '|' || raw_truncated || '|' || (reason LIKE
 	"100|true|true" "refused report: kept in rejected, cut at max_rejected_raw, with the reason"
 like "$(cat "$W/err")" "rejected: source=" "refused report: logged as rejected, not as a duplicate"
 
+# a stray GATEWAY_INTERFACE in an MTA's environment does not make a delivery a
+# CGI request (that would answer HTTP and lose the mail): REQUEST_METHOD is needed too
+json_with_id "$DATA/google.json" stray-cgi-1 >"$W/straycgi.json"
+mkmail -m stray-cgi-1@google.com "$W/straycgi.json" >"$W/straycgi.eml"
+GATEWAY_INTERFACE=CGI/1.1 ingest "$W/straycgi.eml"
+expect_quiet "a delivery with GATEWAY_INTERFACE in its environment"
+is "$(q "SELECT count(*) FROM tlsrpt.report WHERE report_id = 'stray-cgi-1'")" 1 "stray GATEWAY_INTERFACE: stored as a mail"
+
 # a big report: thousands of failure rows in one transaction
 {
 	printf '{"organization-name":"Big Sender","date-range":{"start-datetime":"2024-03-06T00:00:00Z","end-datetime":"2024-03-06T23:59:59Z"},"contact-info":"tls@big.example","report-id":"big-1","policies":[{"policy":{"policy-type":"sts","policy-string":["version: STSv1","mode: enforce","mx: mx.example.org","max_age: 86400"],"policy-domain":"example.org","mx-host":["mx.example.org"]},"summary":{"total-successful-session-count":1,"total-failure-session-count":3000},"failure-details":['
