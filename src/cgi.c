@@ -1,14 +1,13 @@
 /* cgi.c - one RFC 8460 section 5.4 POST, as a CGI program (RFC 3875).
  * The web server (nginx + fcgiwrap, Apache, ...) hands us the request in the
  * environment and the body on standard input; the answer goes to standard
- * output as CGI header lines and a one-line text body. A report goes the same
- * way as a mailed one (ingest, then one transaction), with source https. */
+ * output as CGI header lines and a one-line text body. Only the HTTP side is
+ * here: the report goes through deliver.c like a mailed one, with source
+ * https; the deadline's answer is exits.c's. */
 #include "autoconf.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <glib.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,28 +16,13 @@
 #include <unistd.h>
 
 #include "cgi.h"
-#include "ingest.h"
+#include "deliver.h"
+#include "exits.h"
 #include "log.h"
 #include "source.h"
-#include "store.h"
 #include "util.h"
 
-#define RETRY_AFTER "300"
-
-static const char deadline_response[] =
-	"Status: 503 Service Unavailable\r\n"
-	"Retry-After: " RETRY_AFTER "\r\n"
-	"Content-Type: text/plain; charset=utf-8\r\n"
-	"\r\n"
-	"deadline reached, nothing stored; try again later\n";
-
-static void
-on_deadline(int sig)
-{
-	(void)sig;
-	(void)!write(STDOUT_FILENO, deadline_response, sizeof deadline_response - 1);
-	_exit(0); /* the server rolls back what was not committed */
-}
+#define CGI_RETRY_AFTER "Retry-After: 300\r\n"
 
 bool
 cgi_active(void)
@@ -60,7 +44,7 @@ cgi_argv_from_query(int argc)
 }
 
 static const char *
-reason_phrase(int status)
+cgi_reason_phrase(int status)
 {
 	switch (status) {
 	case 200: return "OK";
@@ -75,37 +59,37 @@ reason_phrase(int status)
 }
 
 /* Bytes of the body not read yet, by CONTENT_LENGTH. */
-static unsigned long long body_left;
+static unsigned long long cgi_body_left;
 
 /* Reads what is left of the body and throws it away: a web server that is
  * still writing it (fcgiwrap) takes a closed pipe for a crash (502). */
 static void
-drain_body(void)
+cgi_drain_body(void)
 {
 	char scratch[65536];
 
-	while (body_left > 0) {
-		ssize_t n = read(STDIN_FILENO, scratch, body_left < sizeof scratch ? (size_t)body_left : sizeof scratch);
+	while (cgi_body_left > 0) {
+		ssize_t n = read(STDIN_FILENO, scratch,
+				 cgi_body_left < sizeof scratch ? (size_t)cgi_body_left : sizeof scratch);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
-		body_left -= (unsigned long long)n;
+		cgi_body_left -= (unsigned long long)n;
 	}
 }
 
 /* Writes the response; extra is more header lines, each ending in CRLF. */
-static int
-respond(int status, const char *extra, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int cgi_respond(int status, const char *extra, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int
-respond(int status, const char *extra, const char *fmt, ...)
+cgi_respond(int status, const char *extra, const char *fmt, ...)
 {
 	char body[700];
 	va_list ap;
 
-	drain_body();
+	cgi_drain_body();
 	alarm(0);
 	va_start(ap, fmt);
 	vsnprintf(body, sizeof body, fmt, ap);
@@ -114,24 +98,35 @@ respond(int status, const char *extra, const char *fmt, ...)
 		if (*p == '\r' || *p == '\n')
 			*p = ' ';
 	printf("Status: %d %s\r\n%sContent-Type: text/plain; charset=utf-8\r\n\r\n%s\n", status,
-	       reason_phrase(status), extra ? extra : "", body);
-	return fflush(stdout) == 0 ? 0 : 75;
+	       cgi_reason_phrase(status), extra ? extra : "", body);
+	return fflush(stdout) == 0 ? 0 : exits_answer(ERR_TEMP)->status;
+}
+
+/* The answer for a failure of class cls (exits.h's HTTP column). */
+static int
+cgi_fail_as(enum err_class cls, const char *why, const char *told)
+{
+	int http = exits_answer(cls)->http;
+
+	log_error("https: %s", why);
+	if (http == 503 && told == NULL && cls == ERR_BUG)
+		told = "internal error (see the server's log); try again later";
+	if (http == 503)
+		return cgi_respond(503, CGI_RETRY_AFTER, "%s", told ? told : why);
+	if (http >= 500) /* the details are for the administrator, in the log */
+		return cgi_respond(http, NULL, "the server is not set up right; see its log");
+	return cgi_respond(http, NULL, "%s", why);
 }
 
 int
-cgi_fail(int http_status, const char *why)
+cgi_fail(const struct error *e)
 {
-	log_error("https: %s", why);
-	if (http_status == 503)
-		return respond(503, "Retry-After: " RETRY_AFTER "\r\n", "%s", why);
-	if (http_status >= 500) /* the details are for the administrator, in the log */
-		return respond(http_status, NULL, "the server is not set up right; see its log");
-	return respond(http_status, NULL, "%s", why);
+	return cgi_fail_as(e->cls, e->msg, NULL);
 }
 
 /* "application/TLSRPT+gzip; charset=x" -> "application/tlsrpt+gzip" */
 static void
-media_type(const char *ct, char *out, size_t size)
+cgi_media_type(const char *ct, char *out, size_t size)
 {
 	size_t j = 0;
 
@@ -142,127 +137,77 @@ media_type(const char *ct, char *out, size_t size)
 	out[j] = '\0';
 }
 
-
-/* A body that is neither gzip nor JSON: kept as rejected, with the reason. */
-static struct delivery *
-not_a_report(const unsigned char *body, size_t len, const char *type, const struct limits *lim)
+/* Method, type and length; then the body. 0 with the body in it, or the exit
+ * status once the answer is written. */
+static int
+cgi_read_request(const struct limits *lim, char *type, size_t type_size, struct buf *body, size_t *total)
 {
-	char *reason = len == 0 ? xstrdup("https: empty body")
-				: xasprintf("https: a %s body that is neither gzip nor JSON", type);
-	struct delivery *d = delivery_rejected(body, len, len, "https", reason, lim);
+	const char *method = getenv("REQUEST_METHOD"), *clen = getenv("CONTENT_LENGTH");
+	bool has_length = clen != NULL && *clen != '\0';
+	unsigned long long declared = 0;
 
-	free(reason);
-	return d;
+	if (has_length && parse_uint(clen, ~0ULL, &declared))
+		cgi_body_left = declared;
+	if (method == NULL || strcmp(method, "POST") != 0)
+		return cgi_respond(405, "Allow: POST\r\n", "only POST is accepted here (RFC 8460 section 5.4)");
+	cgi_media_type(getenv("CONTENT_TYPE"), type, type_size);
+	if (strcmp(type, "application/tlsrpt+gzip") != 0 && strcmp(type, "application/tlsrpt+json") != 0)
+		return cgi_respond(415, NULL, "Content-Type must be application/tlsrpt+gzip or application/tlsrpt+json");
+	if (has_length && !parse_uint(clen, ~0ULL, &declared))
+		return cgi_respond(400, NULL, "bad Content-Length");
+	if (has_length && declared > lim->max_message_size)
+		return cgi_respond(413, NULL, "the body is %llu bytes, over the limit of %zu", declared,
+				   lim->max_message_size);
+	if (source_read(STDIN_FILENO, has_length ? (size_t)declared : SIZE_MAX, lim->max_message_size, body, total) < 0)
+		return cgi_respond(400, NULL, "reading the body: %s", strerror(errno));
+	if (*total > lim->max_message_size)
+		return cgi_respond(413, NULL, "the body is over the limit of %zu bytes", lim->max_message_size);
+	if (has_length && *total < declared)
+		return cgi_respond(400, NULL, "the body ended after %zu of %llu bytes", *total, declared);
+	return -1;
 }
 
-static void
-log_request(const char *outcome, const struct delivery *d, const struct store_result *res, const char *remote,
-	    long long ms)
+/* The answer for a message that went through deliver_one. */
+static int
+cgi_answer(const struct deliver_result *r)
 {
-	struct buf line = {0};
-
-	buf_printf(&line, "%s: source=https remote=%s", outcome, remote);
-	for (size_t i = 0; i < d->n_reports; i++) {
-		const struct report *r = d->reports[i].report;
-
-		buf_printf(&line, " org=\"%s\" report-id=\"%s\"", r->organization_name ? r->organization_name : "",
-			   r->report_id ? r->report_id : "");
-	}
-	buf_printf(&line, " reports=%zu new=%zu duplicate=%zu policies=%zu failures=%zu", d->n_reports,
-		   res->reports_new, res->reports_duplicate, delivery_policies(d), delivery_failures(d));
-	for (size_t i = 0; i < d->n_rejections; i++)
-		buf_printf(&line, " rejected=\"%s\"", d->rejections[i].reason);
-	buf_printf(&line, " time=%lldms", ms);
-	log_info("%s", buf_cstr(&line));
-	buf_free(&line);
+	if (r->n_reports == 0)
+		return cgi_respond(400, NULL, "not a TLS-RPT report: %s (kept)", r->reason);
+	if (r->outcome == DELIVER_STORED)
+		return cgi_respond(201, NULL, "stored %zu report(s)", r->stored.reports_new);
+	if (r->outcome == DELIVER_REJECTED) /* the database refused it as data: kept in tlsrpt.rejected */
+		return cgi_respond(400, NULL, "refused by the database (kept)");
+	return cgi_respond(200, NULL, "already stored");
 }
 
 int
 cgi_main(const struct config *cfg)
 {
-	const char *method = getenv("REQUEST_METHOD"), *clen = getenv("CONTENT_LENGTH");
 	const char *remote = getenv("REMOTE_ADDR");
-	const struct limits *lim = &cfg->limits;
 	struct error e = {ERR_NONE, ""};
-	struct store_result res = {0};
-	struct delivery *d = NULL;
+	struct deliver_result result;
 	struct store *store = NULL;
 	struct buf body = {0};
-	struct sigaction sa;
-	unsigned long long declared = 0;
-	long long t0 = now_ms();
 	char type[128];
-	size_t total;
+	size_t total = 0;
 	int status;
 
 	if (remote == NULL || *remote == '\0')
 		remote = "-";
-	memset(&sa, 0, sizeof sa);
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_deadline;
-	sigaction(SIGALRM, &sa, NULL);
 	alarm(cfg->deadline);
+	if ((status = cgi_read_request(&cfg->limits, type, sizeof type, &body, &total)) < 0) {
+		const struct deliver_input in = {"https", body.data, body.len, total, type, remote};
+		/* who posted it, for the rejected row */
+		const struct store_via via = {STORE_CHANNEL_HTTPS, remote[0] != '-' ? remote : NULL};
 
-	if (clen != NULL && *clen != '\0' && parse_uint(clen, ~0ULL, &declared))
-		body_left = declared;
-	if (method == NULL || strcmp(method, "POST") != 0)
-		return respond(405, "Allow: POST\r\n", "only POST is accepted here (RFC 8460 section 5.4)");
-	media_type(getenv("CONTENT_TYPE"), type, sizeof type);
-	if (strcmp(type, "application/tlsrpt+gzip") != 0 && strcmp(type, "application/tlsrpt+json") != 0)
-		return respond(415, NULL, "Content-Type must be application/tlsrpt+gzip or application/tlsrpt+json");
-	if (clen != NULL && *clen != '\0' && !parse_uint(clen, ~0ULL, &declared))
-		return respond(400, NULL, "bad Content-Length");
-	if (clen != NULL && *clen != '\0' && declared > lim->max_message_size)
-		return respond(413, NULL, "the body is %llu bytes, over the limit of %zu", declared,
-			       lim->max_message_size);
-	if (source_read(STDIN_FILENO, clen != NULL && *clen != '\0' ? (size_t)declared : SIZE_MAX, lim->max_message_size, &body,
-		      &total) < 0) {
-		buf_free(&body);
-		return respond(400, NULL, "reading the body: %s", strerror(errno));
+		if (deliver_one(&store, cfg, &in, &via, &result, &e) < 0)
+			status = cgi_fail_as(e.cls, e.msg, e.cls == ERR_TEMP && result.stored_failed ?
+					     "database unavailable, try again later" : NULL);
+		else
+			status = cgi_answer(&result);
 	}
-	if (total > lim->max_message_size) {
-		buf_free(&body);
-		return respond(413, NULL, "the body is over the limit of %zu bytes", lim->max_message_size);
-	}
-	if (clen != NULL && *clen != '\0' && total < declared) {
-		buf_free(&body);
-		return respond(400, NULL, "the body ended after %zu of %llu bytes", total, declared);
-	}
-
-	if (ingest_sniff(body.data, body.len) == INPUT_MAIL)
-		d = not_a_report(body.data, body.len, type, lim);
-	else if (ingest_bytes(body.data, body.len, "https", lim, &d, &e) < 0) {
-		status = cgi_fail(503, e.msg);
-		goto out;
-	}
-	if (remote[0] != '-') {
-		free(d->sender);
-		d->sender = xstrdup(remote); /* who posted it, for the rejected row */
-	}
-	if (store_open(&store, cfg, &e) < 0 || store_delivery(store, d, CHANNEL_HTTPS, &res, &e) < 0) {
-		log_info("deferred: source=https remote=%s reason=\"%s\"", remote, e.msg);
-		status = e.cls == ERR_TEMP ? cgi_fail(503, "database unavailable, try again later")
-					   : cgi_fail(500, e.msg);
-		goto out;
-	}
-	if (d->n_reports == 0) {
-		log_request("rejected", d, &res, remote, now_ms() - t0);
-		status = respond(400, NULL, "not a TLS-RPT report: %s (kept)", d->rejections[0].reason);
-	} else if (res.reports_new > 0) {
-		log_request("stored", d, &res, remote, now_ms() - t0);
-		status = respond(201, NULL, "stored %zu report(s)", res.reports_new);
-	} else if (res.reports_duplicate == 0) {
-		/* the database refused it as data: kept in tlsrpt.rejected */
-		log_request("rejected", d, &res, remote, now_ms() - t0);
-		status = respond(400, NULL, "refused by the database (kept)");
-	} else {
-		log_request("duplicate", d, &res, remote, now_ms() - t0);
-		status = respond(200, NULL, "already stored");
-	}
-out:
 	alarm(0);
 	store_close(store);
-	delivery_free(d);
 	buf_free(&body);
 	return status;
 }

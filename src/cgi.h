@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "status.h"
 
 /* GATEWAY_INTERFACE is set: a web server runs us. */
 bool cgi_active(void);
@@ -24,12 +25,14 @@ bool cgi_argv_from_query(int argc);
  *   413 a body over max_message_size
  *   400 a body that is not a report (kept in tlsrpt.rejected)
  *   201 stored, 200 already stored
- *   503 with Retry-After when the database is unavailable (or the deadline passed)
+ *   503 with Retry-After when the database is unavailable, the deadline
+ *       passed, or on an internal error
  *   500 configuration or schema trouble
  * Returns the exit status: 0 once a response was written. */
 int cgi_main(const struct config *cfg);
 
-/* A response for a failure before cgi_main could run (a configuration error). */
-int cgi_fail(int http_status, const char *why);
+/* A response for a failure before cgi_main could run (a configuration or
+ * usage error): the HTTP status from exits.h's table. */
+int cgi_fail(const struct error *e);
 
 #endif

@@ -37,6 +37,8 @@ err_class_name(enum err_class cls)
 	case ERR_CONFIG: return "configuration";
 	case ERR_USAGE: return "usage";
 	case ERR_BUG: return "bug";
+	case ERR_NOINPUT: return "unreadable input";
+	case ERR_N_CLASSES: break;
 	}
 	return "unknown";
 }

@@ -1,5 +1,5 @@
 /* status.h - the class of a failure, carried from where it happens to main(),
- * which alone maps it to an exit status and a log line. */
+ * and exits.c alone maps it to an exit status and a status line. */
 #ifndef TLSRPT_STATUS_H
 #define TLSRPT_STATUS_H
 
@@ -9,7 +9,9 @@ enum err_class {
 	ERR_INPUT,  /* the content is bad and will stay bad -> rejected, exit 0 */
 	ERR_CONFIG, /* the administrator must fix something -> 75 when delivering */
 	ERR_USAGE,  /* bad command line -> 64 */
-	ERR_BUG     /* an internal inconsistency -> 75, logged loudly */
+	ERR_BUG,    /* an internal inconsistency -> 75, logged as a bug */
+	ERR_NOINPUT, /* an input file named on the command line could not be read -> 66 */
+	ERR_N_CLASSES
 };
 
 struct error {

@@ -1,17 +1,27 @@
-/* store.h - reports and rejections into PostgreSQL with libpq, one
- * transaction per delivery, duplicates absorbed by the database. */
+/* store.h - the statements of one delivery: its reports (each with its
+ * policies and failure rows, one statement) and its rejections, every value a
+ * parameter, duplicates absorbed by the database (ON CONFLICT DO NOTHING).
+ * pipeline.c sends them, one transaction per delivery. */
 #ifndef TLSRPT_STORE_H
 #define TLSRPT_STORE_H
 
+#include <libpq-fe.h>
 #include <stddef.h>
 
 #include "config.h"
 #include "ingest.h"
+#include "pgconn.h"
 #include "status.h"
 
 struct store;
 
-enum source_channel { CHANNEL_MAIL, CHANNEL_FILE, CHANNEL_HTTPS };
+/* How a delivery reached us: the report's and the rejected row's source column. */
+enum store_channel { STORE_CHANNEL_MAIL, STORE_CHANNEL_FILE, STORE_CHANNEL_HTTPS };
+
+struct store_via {
+	enum store_channel channel;
+	const char *sender; /* NULL: the delivery's own (From); https: who posted it */
+};
 
 struct store_result {
 	size_t reports_new;
@@ -24,40 +34,41 @@ struct store_result {
  * to the log, never to stdout/stderr. ERR_TEMP when the server is unreachable. */
 int store_open(struct store **out, const struct config *cfg, struct error *e);
 void store_close(struct store *s);
+PGconn *store_conn(const struct store *s);
 
-/* Creates or upgrades schema tlsrpt; harmless to repeat. */
-int store_init_schema(struct store *s, int *version_out, struct error *e);
-/* Lets role (a name, quoted here) use schema tlsrpt: USAGE, SELECT and INSERT, nothing more. */
-int store_grant_writer(struct store *s, const char *role, struct error *e);
-/* ERR_CONFIG when the schema is missing or older than this program. */
-int store_check_schema(struct store *s, int *version_out, struct error *e);
+/* What each statement sent is, for reading its answer. */
+enum store_step_kind {
+	STORE_STEP_PLAIN,    /* BEGIN, the timeouts */
+	STORE_STEP_REPORT,   /* a report: a row back when it is new */
+	STORE_STEP_REJECTED, /* a rejection: a row back when it is new */
+	STORE_STEP_COMMIT,
+	STORE_STEP_SETUP,    /* preparing or releasing the report statement */
+	STORE_STEP_CHECK     /* whether the report statement is known by our name */
+};
 
-/* Stores a whole delivery in one transaction: all of it or none. Retries a
- * serialization failure or deadlock a few times. ERR_TEMP for anything that
- * may succeed later, ERR_CONFIG for schema or privilege trouble. */
-int store_delivery(struct store *s, const struct delivery *d, enum source_channel ch,
-		   struct store_result *res, struct error *e);
+struct store_step {
+	enum store_step_kind kind;
+	const char *what; /* for the error message */
+};
 
-/* Files mode (many messages, one connection): deliveries in flight together.
- * Each is still its own transaction, all of it or none, with the same
- * retries, refused reports kept as rejected, and duplicates absorbed as
- * store_delivery; only the COMMIT of one travels with the next one's
- * statements (store.c says why that is safe behind PgBouncer).
- *
- * done is called exactly once for every delivery added, in the order added:
- * res set when it is committed (its answer read); res NULL when it is not
- * stored, with e saying why for the first such one (the run stops there)
- * and NULL for the ones after it. The caller keeps each delivery alive until
- * its done call. */
-typedef void (*store_done_fn)(void *arg, void *tag, const struct store_result *res, const struct error *e);
+/* The name the report statement is prepared under while a session is held. */
+#define STORE_REPORT_STMT "tlsrpt_ingest_report"
 
-int store_batch_begin(struct store *s, enum source_channel ch, store_done_fn done, void *arg, struct error *e);
-/* Sends d, reading answers as they come; waits only while too much is in
- * flight. -1: the run stops (every delivery has had its done call, e says
- * why); the store is then good only for store_close. */
-int store_batch_add(struct store *s, const struct delivery *d, void *tag, struct error *e);
-/* Commits what is in flight and waits for every answer; ends the batch. -1 as
- * for store_batch_add. */
-int store_batch_flush(struct store *s, struct error *e);
+/* Steps store_send_delivery records for d, at most. */
+size_t store_delivery_steps(const struct delivery *d);
+
+/* Sends a statement without parameters (pipeline mode: its answer comes later). */
+int store_send_plain(struct store *s, const char *sql, const char *what, enum pg_failure *kind, struct error *e);
+
+/* Sends what follows a delivery's BEGIN: the timeouts (SET LOCAL), one
+ * statement per report (refused not NULL: the database refused one, each
+ * report is kept as a rejection with that reason instead), one per rejection.
+ * stmt: the name the report statement is prepared under, NULL to send its
+ * text. One step each is recorded in steps from *n on. */
+int store_send_delivery(struct store *s, const struct delivery *d, const struct store_via *via, const char *refused,
+			const char *stmt, struct store_step *steps, size_t *n, enum pg_failure *kind, struct error *e);
+
+/* Prepares the report statement as STORE_REPORT_STMT (pipeline mode). */
+int store_send_prepare_report(struct store *s, struct error *e);
 
 #endif

@@ -1,0 +1,192 @@
+/* schema.c - schema tlsrpt: the migrations embedded at build time
+ * (src/sql/NNN-*.sql, schema-sql.h), applied in one transaction under an
+ * advisory lock so that two --init-db runs at once apply each one once. */
+#include "autoconf.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "exits.h"
+#include "log.h"
+#include "pgconn.h"
+#include "schema-sql.h"
+#include "schema.h"
+#include "util.h"
+
+#define SCHEMA_N_MIGRATIONS ((int)(sizeof schema_migrations / sizeof schema_migrations[0]))
+
+static int
+schema_exec(PGconn *conn, const char *sql, const char *what, struct error *e)
+{
+	PGresult *res = PQexec(conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		PQclear(res);
+		return 0;
+	}
+	pgconn_failed(conn, res, what, e);
+	PQclear(res);
+	return -1;
+}
+
+static void
+schema_rollback(PGconn *conn)
+{
+	if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
+		PQclear(PQexec(conn, "ROLLBACK"));
+}
+
+static int
+schema_version_in_db(PGconn *conn, int *version, struct error *e)
+{
+	PGresult *res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM tlsrpt.schema_version");
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pgconn_failed(conn, res, "reading the schema version", e);
+		PQclear(res);
+		return -1;
+	}
+	*version = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+static int
+schema_apply(PGconn *conn, int v, struct error *e)
+{
+	char vtext[16], what[64];
+	const char *params[1] = {vtext};
+	PGresult *res;
+
+	snprintf(what, sizeof what, "schema migration %d", v);
+	if (schema_exec(conn, schema_migrations[v - 1], what, e) < 0)
+		return -1;
+	snprintf(vtext, sizeof vtext, "%d", v);
+	res = PQexecParams(conn, "INSERT INTO tlsrpt.schema_version (version) VALUES ($1::integer)", 1, NULL, params,
+			   NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pgconn_failed(conn, res, what, e);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	log_info("schema tlsrpt: applied migration %d", v);
+	return 0;
+}
+
+int
+schema_init(PGconn *conn, int *version_out, struct error *e)
+{
+	int version = 0;
+
+	if (schema_exec(conn, "BEGIN; SELECT pg_advisory_xact_lock(hashtext('tlsrpt-ingest schema'));"
+			      "CREATE SCHEMA IF NOT EXISTS tlsrpt;"
+			      "CREATE TABLE IF NOT EXISTS tlsrpt.schema_version ("
+			      " version integer PRIMARY KEY,"
+			      " applied_at timestamptz NOT NULL DEFAULT now())",
+			"creating schema tlsrpt", e) < 0 ||
+	    schema_version_in_db(conn, &version, e) < 0)
+		goto fail;
+	if (version > SCHEMA_N_MIGRATIONS) {
+		error_set(e, ERR_CONFIG, "the database has schema version %d, newer than this program's %d",
+			  version, SCHEMA_N_MIGRATIONS);
+		goto fail;
+	}
+	for (int v = version + 1; v <= SCHEMA_N_MIGRATIONS; v++)
+		if (schema_apply(conn, v, e) < 0)
+			goto fail;
+	if (schema_exec(conn, "COMMIT", "COMMIT", e) < 0)
+		goto fail;
+	*version_out = SCHEMA_N_MIGRATIONS;
+	return 0;
+fail:
+	schema_rollback(conn);
+	return -1;
+}
+
+int
+schema_grant_writer(PGconn *conn, const char *role, struct error *e)
+{
+	char *ident, *sql;
+	int rc;
+
+	ident = PQescapeIdentifier(conn, role, strlen(role));
+	if (ident == NULL) {
+		error_set(e, ERR_CONFIG, "bad role name: %s", PQerrorMessage(conn));
+		return -1;
+	}
+	sql = xasprintf("BEGIN; GRANT USAGE ON SCHEMA tlsrpt TO %s;"
+			" GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA tlsrpt TO %s; COMMIT",
+			ident, ident);
+	rc = schema_exec(conn, sql, "granting", e);
+	if (rc < 0)
+		schema_rollback(conn);
+	free(sql);
+	PQfreemem(ident);
+	return rc;
+}
+
+int
+schema_check(PGconn *conn, int *version_out, struct error *e)
+{
+	int version;
+
+	if (schema_version_in_db(conn, &version, e) < 0)
+		return -1;
+	*version_out = version;
+	if (version != SCHEMA_N_MIGRATIONS) {
+		error_set(e, ERR_CONFIG, "the database has schema version %d, this program needs %d%s", version,
+			  SCHEMA_N_MIGRATIONS, version < SCHEMA_N_MIGRATIONS ? " (run tlsrpt-ingest --init-db)" : "");
+		return -1;
+	}
+	return 0;
+}
+
+int
+schema_command_init(const struct config *cfg, const char *grant_role)
+{
+	struct error e = {ERR_NONE, ""};
+	PGconn *conn;
+	int version, status = 0;
+
+	alarm(cfg->deadline);
+	if ((conn = pgconn_open(cfg, &e)) == NULL)
+		return exits_fail(ERR_CONFIG, "%s", e.msg);
+	if (schema_init(conn, &version, &e) < 0) {
+		status = exits_fail_error(&e);
+		goto out;
+	}
+	printf("schema tlsrpt is at version %d\n", version);
+	if (grant_role != NULL) {
+		if (schema_grant_writer(conn, grant_role, &e) < 0) {
+			status = exits_fail(ERR_CONFIG, "%s", e.msg);
+			goto out;
+		}
+		printf("role %s may now insert and select in schema tlsrpt\n", grant_role);
+	}
+out:
+	PQfinish(conn);
+	return status;
+}
+
+int
+schema_command_check(const struct config *cfg)
+{
+	struct error e = {ERR_NONE, ""};
+	PGconn *conn;
+	int version, status = 0;
+
+	alarm(cfg->deadline);
+	if ((conn = pgconn_open(cfg, &e)) == NULL)
+		return exits_fail_error(&e);
+	if (schema_check(conn, &version, &e) < 0)
+		status = exits_fail_error(&e);
+	else
+		printf("configuration and database OK, schema tlsrpt version %d\n", version);
+	PQfinish(conn);
+	return status;
+}

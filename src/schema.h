@@ -1,0 +1,26 @@
+/* schema.h - schema tlsrpt: created or upgraded (--init-db) under an
+ * advisory lock, one numbered migration at a time; a writer role granted
+ * (--grant); the version checked (-n). */
+#ifndef TLSRPT_SCHEMA_H
+#define TLSRPT_SCHEMA_H
+
+#include <libpq-fe.h>
+
+#include "config.h"
+#include "status.h"
+
+/* Creates or upgrades schema tlsrpt; harmless to repeat. */
+int schema_init(PGconn *conn, int *version_out, struct error *e);
+/* Lets role (a name, quoted here) use schema tlsrpt: USAGE, SELECT and INSERT, nothing more. */
+int schema_grant_writer(PGconn *conn, const char *role, struct error *e);
+/* ERR_CONFIG when the schema is missing or older than this program. */
+int schema_check(PGconn *conn, int *version_out, struct error *e);
+
+/* The commands: connect, do it, say so on stdout; the exit status (exits.h).
+ * --init-db [--grant=ROLE]: a database that cannot be reached is for the
+ * administrator to fix (78), as is a role that cannot be granted. */
+int schema_command_init(const struct config *cfg, const char *grant_role);
+/* -n: the configuration and the database, schema version included. */
+int schema_command_check(const struct config *cfg);
+
+#endif
