@@ -43,10 +43,9 @@ deliver_prepare(const struct deliver_input *in, const struct limits *lim, struct
 	return ingest_bytes(in->data, in->len, in->source, lim, out, e);
 }
 
-enum deliver_outcome
-deliver_outcome(const struct delivery *d, const struct store_result *res)
+static enum deliver_outcome
+deliver_outcome(const struct store_result *res)
 {
-	(void)d;
 	return res->reports_new > 0 ? DELIVER_STORED : res->reports_duplicate > 0 ? DELIVER_DUPLICATE
 										: DELIVER_REJECTED;
 }
@@ -68,7 +67,7 @@ deliver_log_outcome(const struct delivery *d, const char *remote, const struct s
 {
 	struct buf line = {0};
 
-	deliver_log_head(&line, deliver_outcome_names[deliver_outcome(d, res)], d->source, remote, d->message_id);
+	deliver_log_head(&line, deliver_outcome_names[deliver_outcome(res)], d->source, remote, d->message_id);
 	for (size_t i = 0; i < d->n_reports; i++) {
 		const struct report *r = d->reports[i].report;
 		const char *domain = r->n_policies ? r->policies[0].policy_domain : NULL;
@@ -103,7 +102,7 @@ static void
 deliver_fill_result(const struct delivery *d, const struct store_result *res, struct deliver_result *out)
 {
 	memset(out, 0, sizeof *out);
-	out->outcome = deliver_outcome(d, res);
+	out->outcome = deliver_outcome(res);
 	out->stored = *res;
 	out->n_reports = d->n_reports;
 	if (d->n_rejections > 0)

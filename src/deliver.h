@@ -37,8 +37,6 @@ struct deliver_result {
 int deliver_prepare(const struct deliver_input *in, const struct limits *lim, struct delivery **out,
 		    struct error *e);
 
-enum deliver_outcome deliver_outcome(const struct delivery *d, const struct store_result *res);
-
 /* The one line per message: what became of it, what it held, how long it took. */
 void deliver_log_outcome(const struct delivery *d, const char *remote, const struct store_result *res, long long ms);
 /* The line for a message left to a retry (the MTA's, or the next run's). */

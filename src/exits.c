@@ -112,12 +112,6 @@ exits_signals(unsigned deadline)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
-enum exits_mode
-exits_mode(void)
-{
-	return exits_current;
-}
-
 const struct exits_answer *
 exits_answer(enum err_class cls)
 {

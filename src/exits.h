@@ -26,7 +26,6 @@ struct exits_answer {
 /* Sets the mode for the rest of the run. before_line, when not NULL, runs
  * before a status line is written (a progress line to wipe). */
 void exits_init(enum exits_mode mode, void (*before_line)(void));
-enum exits_mode exits_mode(void);
 
 /* Installs the signal handlers: SIGALRM (the deadline of deadline seconds),
  * SIGTERM, SIGINT, SIGHUP, SIGBUS (a mapped input file cut short) each write

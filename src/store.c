@@ -424,24 +424,29 @@ store_report_as_rejection(const struct store *s, const struct found_report *fr, 
 size_t
 store_delivery_steps(const struct delivery *d)
 {
-	return 1 + d->n_reports + d->n_rejections;
+	return d->n_reports + d->n_rejections;
 }
 
 static const char store_sql_timeouts[] =
 	"SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)";
 
 int
-store_send_delivery(struct store *s, const struct delivery *d, const struct store_via *via, const char *refused,
-		    const char *stmt, struct store_step *steps, size_t *n, enum pg_failure *kind, struct error *e)
+store_send_timeouts(struct store *s, enum pg_failure *kind, struct error *e)
 {
 	char st_text[16], lt_text[16];
 	const char *timeouts[2] = {st_text, lt_text};
-	int rc;
 
 	snprintf(st_text, sizeof st_text, "%us", s->statement_timeout);
 	snprintf(lt_text, sizeof lt_text, "%us", s->lock_timeout);
-	rc = store_send_params(s, store_sql_timeouts, 2, timeouts, NULL, NULL, "BEGIN", kind, e);
-	steps[(*n)++] = (struct store_step){STORE_STEP_PLAIN, "BEGIN"};
+	return store_send_params(s, store_sql_timeouts, 2, timeouts, NULL, NULL, "BEGIN", kind, e);
+}
+
+int
+store_send_delivery(struct store *s, const struct delivery *d, const struct store_via *via, const char *refused,
+		    const char *stmt, struct store_step *steps, size_t *n, enum pg_failure *kind, struct error *e)
+{
+	int rc = 0;
+
 	for (size_t i = 0; i < d->n_reports && rc == 0; i++) {
 		if (refused == NULL) {
 			rc = store_send_report(s, d, &d->reports[i], via, stmt, kind, e);

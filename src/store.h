@@ -60,7 +60,12 @@ size_t store_delivery_steps(const struct delivery *d);
 /* Sends a statement without parameters (pipeline mode: its answer comes later). */
 int store_send_plain(struct store *s, const char *sql, const char *what, enum pg_failure *kind, struct error *e);
 
-/* Sends what follows a delivery's BEGIN: the timeouts (SET LOCAL), one
+/* Sends this program's statement and lock timeouts as SET LOCAL: right after
+ * BEGIN, before anything that may wait for a lock (preparing the report
+ * statement does). */
+int store_send_timeouts(struct store *s, enum pg_failure *kind, struct error *e);
+
+/* Sends a delivery's statements (after BEGIN and the timeouts): one
  * statement per report (refused not NULL: the database refused one, each
  * report is kept as a rejection with that reason instead), one per rejection.
  * stmt: the name the report statement is prepared under, NULL to send its

@@ -4,20 +4,13 @@
 # again adds nothing; a server that goes away half-way stops the run with 75
 # and a line saying how far it got, and the same command then finishes the job.
 here=$(cd "$(dirname "$0")" && pwd)
-: "${top_srcdir:=$here/..}"
-. "$here/lib/tap.sh"
-. "$here/lib/pg.sh"
-. "$here/lib/common.sh"
-. "$here/lib/mail.sh"
+. "$here/lib/init.sh"
 
 BF=$top_srcdir/tests/data/backfill
 case $BF in /*) ;; *) BF=$PWD/$BF ;; esac
 [ -f "$BF/report.json" ] || bail "no fixtures at $BF"
 
 pg_start
-q() {
-	psql -X -qAt -v ON_ERROR_STOP=1 -P null=NULL -F '|' -c "$1" 2>&1
-}
 count() {
 	q "SELECT count(*) FROM $1"
 }

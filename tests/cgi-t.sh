@@ -4,8 +4,7 @@
 # tlsrpt-ingest as a CGI program; curl POSTs reports to it and the rows are
 # checked in a throwaway PostgreSQL.
 here=$(cd "$(dirname "$0")" && pwd)
-: "${top_srcdir:=$here/..}"
-. "$here/lib/tap.sh"
+. "$here/lib/init.sh"
 
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 FCGIWRAP=$(command -v fcgiwrap || echo /usr/sbin/fcgiwrap)
@@ -14,14 +13,8 @@ FCGIWRAP=$(command -v fcgiwrap || echo /usr/sbin/fcgiwrap)
 command -v curl >/dev/null 2>&1 || skip_all "no curl"
 command -v python3 >/dev/null 2>&1 || skip_all "no python3 (to find a free port)"
 
-. "$here/lib/pg.sh"
-. "$here/lib/common.sh"
-. "$here/lib/mail.sh"
 
 pg_start
-q() {
-	psql -X -qAt -v ON_ERROR_STOP=1 -P null=NULL -F '|' -c "$1" 2>&1
-}
 ingest_noin --init-db
 is "$rc" 0 "--init-db"
 

@@ -2,9 +2,7 @@
 # cli-t.sh - the command line without a database: options, exit statuses, the
 # one-line error contract, and --dry-run output.
 here=$(cd "$(dirname "$0")" && pwd)
-: "${top_srcdir:=$here/..}"
-. "$here/lib/tap.sh"
-. "$here/lib/common.sh"
+. "$here/lib/init.sh"
 
 command -v python3 >/dev/null 2>&1 || command -v jq >/dev/null 2>&1 ||
 	skip_all "neither python3 nor jq to read JSON"

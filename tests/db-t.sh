@@ -3,19 +3,11 @@
 # stored rows field by field, duplicates, concurrency, rejected mail, the
 # server going away, and where the connection settings come from.
 here=$(cd "$(dirname "$0")" && pwd)
-: "${top_srcdir:=$here/..}"
-. "$here/lib/tap.sh"
-. "$here/lib/pg.sh"
-. "$here/lib/common.sh"
-. "$here/lib/mail.sh"
+. "$here/lib/init.sh"
 
 [ -z "$DEFAULT_CONF_DB" ] || skip_all "$DEFAULT_CONF names a database: not writing test data into it"
 pg_start
 
-# q SQL [psql args]: one value per line, fields separated by |, NULL shown as NULL
-q() {
-	psql -X -qAt -v ON_ERROR_STOP=1 -P null=NULL -F '|' -c "$1" "${@:2}" 2>&1
-}
 count() {
 	q "SELECT count(*) FROM $1"
 }

@@ -5,18 +5,11 @@
 # fault must end in 75 (the MTA keeps the mail) with nothing half-stored, and
 # the redelivery must store everything exactly once. No mocks.
 here=$(cd "$(dirname "$0")" && pwd)
-: "${top_srcdir:=$here/..}"
-. "$here/lib/tap.sh"
-. "$here/lib/pg.sh"
-. "$here/lib/common.sh"
-. "$here/lib/mail.sh"
+. "$here/lib/init.sh"
 
 command -v python3 >/dev/null 2>&1 || skip_all "no python3"
 pg_start
 
-q() {
-	psql -X -qAt -v ON_ERROR_STOP=1 -P null=NULL -F '|' -c "$1" "${@:2}" 2>&1
-}
 reports_with_id() {
 	q "SELECT count(*) FROM tlsrpt.report WHERE report_id = '$1'"
 }

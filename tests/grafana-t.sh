@@ -4,10 +4,7 @@
 # PostgreSQL data source would (time range: the last 30 days), run against the
 # populated database of tests/data/views/populate.sh: no error, at least a row.
 here=$(cd "$(dirname "$0")" && pwd)
-: "${top_srcdir:=$here/..}"
-. "$here/lib/tap.sh"
-. "$here/lib/pg.sh"
-. "$here/lib/common.sh"
+. "$here/lib/init.sh"
 . "$top_srcdir/tests/data/views/populate.sh"
 
 DASH=$top_srcdir/contrib/grafana/tlsrpt-dashboard.json

@@ -5,18 +5,11 @@
 # either the valid reports stored or a row in tlsrpt.rejected whose reason
 # names what was wrong (the limit, for the limit cases).
 here=$(cd "$(dirname "$0")" && pwd)
-: "${top_srcdir:=$here/..}"
-. "$here/lib/tap.sh"
-. "$here/lib/pg.sh"
-. "$here/lib/common.sh"
-. "$here/lib/mail.sh"
+. "$here/lib/init.sh"
 
 command -v python3 >/dev/null 2>&1 || skip_all "no python3"
 pg_start
 
-q() {
-	psql -X -qAt -v ON_ERROR_STOP=1 -P null=NULL -F '|' -c "$1" "${@:2}" 2>&1
-}
 
 ingest_noin --init-db
 expect_quiet "--init-db"

@@ -6,10 +6,7 @@
 # our_domains; then the same into a throwaway PostgreSQL (the columns of
 # migration 003 and tlsrpt.rejected).
 here=$(cd "$(dirname "$0")" && pwd)
-: "${top_srcdir:=$here/..}"
-. "$here/lib/tap.sh"
-. "$here/lib/common.sh"
-. "$here/lib/mail.sh"
+. "$here/lib/init.sh"
 
 SIGN=$top_builddir/tests/dkim-sign
 case $SIGN in /*) ;; *) SIGN=$PWD/$SIGN ;; esac
@@ -155,11 +152,7 @@ ingest "$W/good.eml" --dry-run -o dkim_policy=sometimes
 expect_fail "dkim_policy = sometimes" 78 5
 
 # ---------------------------------------------------------------- into PostgreSQL
-. "$here/lib/pg.sh"
 pg_start
-q() {
-	psql -X -qAt -v ON_ERROR_STOP=1 -P null=NULL -F '|' -c "$1" "${@:2}" 2>&1
-}
 ingest_noin --init-db
 expect_quiet "--init-db"
 is "$(q "SELECT string_agg(column_name::text, ',' ORDER BY column_name) FROM information_schema.columns

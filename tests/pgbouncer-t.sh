@@ -4,15 +4,11 @@
 # connections than clients, and parallel deliveries through it. Counts must
 # be exact, and nothing may leak from one client's transaction into another's.
 here=$(cd "$(dirname "$0")" && pwd)
-: "${top_srcdir:=$here/..}"
-. "$here/lib/tap.sh"
+. "$here/lib/init.sh"
 
 PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 [ -x "$PGBOUNCER" ] || skip_all "no pgbouncer (apt-get install pgbouncer)"
 
-. "$here/lib/pg.sh"
-. "$here/lib/common.sh"
-. "$here/lib/mail.sh"
 
 pg_start
 DIRECT=$(pg_conninfo)
@@ -61,7 +57,7 @@ done
 is "$(psql -X -qAt -d "$BOUNCER" -c 'SELECT 1' 2>&1)" 1 "pgbouncer answers"
 
 qb() {
-	psql -X -qAt -v ON_ERROR_STOP=1 -d "$BOUNCER" -c "$1" 2>&1
+	q "$1" -d "$BOUNCER"
 }
 
 # ---------------------------------------------------------------- parallel deliveries

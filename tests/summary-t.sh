@@ -3,10 +3,7 @@
 # populated database of tests/data/views/populate.sh: the numbers, the result
 # types with their MX hosts and advice, 80 columns, the options and failures.
 here=$(cd "$(dirname "$0")" && pwd)
-: "${top_srcdir:=$here/..}"
-. "$here/lib/tap.sh"
-. "$here/lib/pg.sh"
-. "$here/lib/common.sh"
+. "$here/lib/init.sh"
 . "$top_srcdir/tests/data/views/populate.sh"
 
 pg_start
@@ -130,8 +127,7 @@ ingest_noin --days 3
 expect_fail "--days without --summary" 64 5
 ingest_noin --summary "$W/wrap.json"
 expect_fail "--summary with a file" 64 5
-q() { psql -X -qAt -v ON_ERROR_STOP=1 -c "$1" >/dev/null 2>&1; }
-q "CREATE DATABASE fresh"
+q "CREATE DATABASE fresh" >/dev/null
 ingest_noin --summary -d "$(pg_conninfo fresh)"
 expect_fail "--summary without the schema" 78 5
 like "$(cat "$W/err")" "--init-db" "--summary without the schema: says to run --init-db"

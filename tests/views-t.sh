@@ -1,22 +1,15 @@
 #!/bin/bash
-# views-t.sh - schema version 2 (src/sql/002-views.sql) on a populated
+# views-t.sh - the views and alerts (src/sql/003-views.sql) on a populated
 # database (tests/data/views/populate.sh): the parsed MTA-STS and TLSA
 # policies, every view's rows and values, every alert function both firing and
 # quiet, contrib/tlsrpt-check's exit statuses, and --purge-older-than.
 here=$(cd "$(dirname "$0")" && pwd)
-: "${top_srcdir:=$here/..}"
-. "$here/lib/tap.sh"
-. "$here/lib/pg.sh"
-. "$here/lib/common.sh"
+. "$here/lib/init.sh"
 . "$top_srcdir/tests/data/views/populate.sh"
 
 pg_start
 CHECK=$top_srcdir/contrib/tlsrpt-check
 
-# q SQL [psql args]: one row per line, fields separated by |, NULL shown as NULL
-q() {
-	psql -X -qAt -v ON_ERROR_STOP=1 -P null=NULL -F '|' -c "$1" "${@:2}" 2>&1
-}
 # quiet_in SQL-CHANGE QUERY: the query's result after the change, rolled back
 rolled_back() {
 	psql -X -qAt -v ON_ERROR_STOP=1 -P null=NULL -F '|' 2>&1 <<SQL
@@ -84,7 +77,7 @@ is "$(q "SELECT count(*) FROM tlsrpt.tlsa_parse(ARRAY['[]'])")/$(q "SELECT count
 # Nothing here was DKIM-checked: with tlsrpt.authenticated_only on, every view
 # and alert sees no report, until one is marked as an aligned pass.
 authq() {
-	psql -X -qAt -v ON_ERROR_STOP=1 -c "SET tlsrpt.authenticated_only = on" -c "$1" 2>&1
+	q "SET tlsrpt.authenticated_only = on" -c "$1"
 }
 all_reports=$(q "SELECT count(*) FROM tlsrpt.scoped_report")
 is "$all_reports" "$(q "SELECT count(*) FROM tlsrpt.report")" "scoped_report: every report by default"

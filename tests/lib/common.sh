@@ -1,4 +1,4 @@
-# common.sh - what cli-t.sh and db-t.sh share. Source after tap.sh.
+# common.sh - the program and its helpers, for every shell test (init.sh sources it).
 #
 #   BIN, DATA (tests/data/integration), W (a scratch directory, removed at exit)
 #   ingest FILE ARGS...   cat FILE | tlsrpt-ingest ARGS...  (stdin is a pipe);

@@ -12,6 +12,9 @@
 #   pg_restart  start it again on the same data directory
 #   pg_running  true while the server accepts connections
 #   pg_conninfo a conninfo string naming the cluster: "host=... port=... user=postgres dbname=postgres"
+#   q SQL [PSQL-ARGS...]
+#               run SQL with psql: one row per line, fields separated by |,
+#               NULL shown as NULL, errors on the same output
 #
 # Environment: PGBIN overrides the binary directory; TLSRPT_PGTEST_ROOT, when
 # set to a directory, is where the cluster directories are made (.ci/run uses
@@ -118,4 +121,8 @@ pg__cleanup() {
 	pg_stop || true
 	rm -rf "$PGTMP"
 	PGTMP=
+}
+
+q() {
+	psql -X -qAt -v ON_ERROR_STOP=1 -P null=NULL -F '|' -c "$1" "${@:2}" 2>&1
 }
