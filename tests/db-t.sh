@@ -207,17 +207,7 @@ is "$(q "SELECT count(*) FROM tlsrpt.report WHERE report_id = 'stdin-dash-1'")" 
 # ---------------------------------------------------------------- concurrency
 json_with_id "$DATA/google.json" concurrent-1 >"$W/conc.json"
 mkmail -m concurrent-1@google.com "$W/conc.json" >"$W/conc.eml"
-pids=()
-for i in 1 2 3 4 5 6 7 8; do
-	( cat "$W/conc.eml" | "${_timeout[@]}" "$BIN" >"$W/conc.$i.out" 2>&1; echo "${PIPESTATUS[1]}" >"$W/conc.$i.rc" ) &
-	pids+=($!)
-done
-wait "${pids[@]}"
-st=
-for i in 1 2 3 4 5 6 7 8; do
-	st="$st$(cat "$W/conc.$i.rc")"
-	[ -s "$W/conc.$i.out" ] && diag "delivery $i said: $(cat "$W/conc.$i.out")"
-done
+ingest_parallel 8 "$W/conc.eml" conc
 is "$st" 00000000 "8 concurrent deliveries of one report all exit 0"
 is "$(cat "$W"/conc.*.out)" "" "8 concurrent deliveries print nothing"
 cr="FROM tlsrpt.report WHERE report_id = 'concurrent-1'"
@@ -418,17 +408,7 @@ is "$(q "SELECT count(*) FROM tlsrpt.failure WHERE policy IN (SELECT id FROM tls
 # 8 concurrent deliveries of one non-report mail: one rejected row
 sed 's/logrotate:/logrotate (concurrent):/' "$DATA/cron.eml" >"$W/cron-conc.eml"
 nrej=$(count tlsrpt.rejected)
-pids=()
-for i in 1 2 3 4 5 6 7 8; do
-	( cat "$W/cron-conc.eml" | "${_timeout[@]}" "$BIN" >"$W/rconc.$i.out" 2>&1; echo "${PIPESTATUS[1]}" >"$W/rconc.$i.rc" ) &
-	pids+=($!)
-done
-wait "${pids[@]}"
-st=
-for i in 1 2 3 4 5 6 7 8; do
-	st="$st$(cat "$W/rconc.$i.rc")"
-	[ -s "$W/rconc.$i.out" ] && diag "delivery $i said: $(cat "$W/rconc.$i.out")"
-done
+ingest_parallel 8 "$W/cron-conc.eml" rconc
 is "$st" 00000000 "8 concurrent deliveries of one non-report all exit 0"
 is "$(count tlsrpt.rejected)" $((nrej + 1)) "8 concurrent deliveries of one non-report: one rejected row"
 

@@ -58,6 +58,19 @@ json_delivery(const char *json)
 	return d;
 }
 
+/* n deliveries of an empty report each, report-ids PREFIX-0, PREFIX-1, ... */
+static void
+json_deliveries(const char *prefix, struct delivery **d, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char *json = xasprintf("{\"organization-name\": \"%s\", \"report-id\": \"%s-%d\", \"policies\": []}",
+				       prefix, prefix, i);
+
+		d[i] = json_delivery(json);
+		free(json);
+	}
+}
+
 static const char full_report[] =
 	"{\"organization-name\": \"Org \\\"One\\\"\", \"contact-info\": \"tls@one.example\","
 	" \"report-id\": \"store-t-1\","
@@ -182,12 +195,7 @@ test_pipeline_order(struct store *s)
 	int rc = 0;
 
 	done_log[0] = '\0';
-	for (int i = 0; i < 5; i++) {
-		char *json = xasprintf("{\"organization-name\": \"Pipe\", \"report-id\": \"pipe-%d\", \"policies\": []}", i);
-
-		d[i] = json_delivery(json);
-		free(json);
-	}
+	json_deliveries("pipe", d, 5);
 	pl = pipeline_begin(s, &via, log_done, NULL, &e);
 	ok(pl != NULL, "a pipeline begins (%s)", e.msg);
 	for (int i = 0; i < 5 && rc == 0; i++)
@@ -225,12 +233,7 @@ test_pipeline_stop(void)
 		bail("store_open: %s", e.msg);
 	free(q("BEGIN"));
 	free(q("LOCK TABLE tlsrpt.report IN ACCESS EXCLUSIVE MODE"));
-	for (int i = 0; i < 3; i++) {
-		char *json = xasprintf("{\"organization-name\": \"Stop\", \"report-id\": \"stop-%d\", \"policies\": []}", i);
-
-		d[i] = json_delivery(json);
-		free(json);
-	}
+	json_deliveries("stop", d, 3);
 	pl = pipeline_begin(s, &via, log_done, NULL, &e);
 	for (int i = 0; i < 3 && rc == 0; i++)
 		rc = pipeline_add(pl, d[i], (void *)tags[i], &e);

@@ -163,18 +163,24 @@ is_string(const char *expected, const char *got, const char *fmt, ...)
 	return pass;
 }
 
+static void
+skip_one(const char *fmt, va_list ap)
+{
+	current++;
+	printf("ok %lu # skip ", current);
+	vprintf(fmt, ap);
+	printf("\n");
+}
+
 void
 skip(const char *fmt, ...)
 {
 	va_list ap;
 
 	start();
-	current++;
-	printf("ok %lu # skip ", current);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	skip_one(fmt, ap);
 	va_end(ap);
-	printf("\n");
 }
 
 void
@@ -185,12 +191,9 @@ skip_block(unsigned long n, const char *fmt, ...)
 
 	start();
 	for (i = 0; i < n; i++) {
-		current++;
-		printf("ok %lu # skip ", current);
 		va_start(ap, fmt);
-		vprintf(fmt, ap);
+		skip_one(fmt, ap);
 		va_end(ap);
-		printf("\n");
 	}
 }
 

@@ -5,6 +5,9 @@
 #                         sets $rc, $W/out, $W/err
 #   ingest_noin ARGS...   tlsrpt-ingest ARGS... </dev/null
 #   ingest_env FILE ARGS... like ingest but under "env -i" (empty environment)
+#   ingest_parallel N FILE TAG
+#                         N deliveries of FILE at once; sets $st to their exit
+#                         statuses in a row; the output of each in $W/TAG.I.out
 #   expect_ok NAME        exit 0, nothing on stdout or stderr
 #   expect_quiet NAME     exit 0, nothing on stderr (stdout may say what was done:
 #                         --init-db, -n)
@@ -59,6 +62,21 @@ ingest_env() {
 	shift
 	cat "$in" | "${_timeout[@]}" env -i "$BIN" "$@" >"$W/out" 2>"$W/err"
 	rc=${PIPESTATUS[1]}
+}
+
+ingest_parallel() {
+	local n=$1 in=$2 tag=$3 i pids=()
+	for i in $(seq "$n"); do
+		( cat "$in" | "${_timeout[@]}" "$BIN" >"$W/$tag.$i.out" 2>&1; echo "${PIPESTATUS[1]}" >"$W/$tag.$i.rc" ) &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	st=
+	for i in $(seq "$n"); do
+		st="$st$(cat "$W/$tag.$i.rc")"
+		[ -s "$W/$tag.$i.out" ] && diag "delivery $i said: $(cat "$W/$tag.$i.out")"
+	done
+	return 0
 }
 
 _show_output() {
