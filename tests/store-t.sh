@@ -6,4 +6,5 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 pg_start
 "$BIN" --init-db >/dev/null 2>&1 || bail "--init-db failed"
-TLSRPT_STORE_TEST=1 exec "$top_builddir/tests/store-t"
+# not exec: the cluster is stopped when this script exits
+TLSRPT_STORE_TEST=1 tap_from "$top_builddir/tests/store-t"

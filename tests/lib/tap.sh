@@ -14,6 +14,9 @@
 #   note MSG...       "# MSG" on stdout
 #   bail REASON       "Bail out! REASON" and exit 255
 #   atexit CMD        run CMD (eval'd) when the script exits, last in first out
+#   tap_from CMD...   the whole TAP stream comes from CMD (a C unit test that
+#                     needs what the script set up): runs it, then exits with
+#                     its status, atexit commands run
 #   done_testing      print the plan if needed and exit: 0 only when every test
 #                     passed and the count matches the plan
 # Scripts must end with done_testing; ending otherwise is a failure.
@@ -166,6 +169,14 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 trap 'exit 141' PIPE
+
+tap_from() {
+	local rc
+	"$@"
+	rc=$?
+	_tap_done=1
+	exit "$rc"
+}
 
 done_testing() {
 	local rc=0
