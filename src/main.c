@@ -49,6 +49,10 @@ static const char usage_text[] =
 	"      --init-db            create or upgrade schema tlsrpt, then exit\n"
 	"      --grant=ROLE         with --init-db: let ROLE insert and select in\n"
 	"                           schema tlsrpt, and nothing more\n"
+	"      --grant-reader=ROLE  with --init-db: let ROLE (Grafana, an analyst) read\n"
+	"                           schema tlsrpt's tables and views, except the raw\n"
+	"                           bytes of rejected mail, and run its alert functions,\n"
+	"                           now and after upgrades; nothing more\n"
 	"      --dry-run            print the normalized reports as JSON lines;\n"
 	"                           touch no database\n"
 	"  -n, --check              check the configuration and the database, then exit\n"
@@ -178,6 +182,7 @@ struct run {
 	struct config cfg;
 	struct store *store;
 	const char *grant_role;
+	const char *grant_reader_role; /* --grant-reader */
 	const char *domain;  /* --summary --domain */
 	bool authenticated_only; /* --summary --authenticated */
 	unsigned days;       /* --summary --days, 0: the default */
@@ -456,6 +461,12 @@ do_init_db(struct run *run)
 			return fail(EX_CONFIG, "5.3.5", "%s", e.msg);
 		printf("role %s may now insert and select in schema tlsrpt\n", run->grant_role);
 	}
+	if (run->grant_reader_role != NULL) {
+		if (store_grant_reader(run->store, run->grant_reader_role, &e) < 0)
+			return fail(EX_CONFIG, "5.3.5", "%s", e.msg);
+		printf("role %s may now read schema tlsrpt (not tlsrpt.rejected.raw) and run its functions\n",
+		       run->grant_reader_role);
+	}
 	return 0;
 }
 
@@ -517,6 +528,7 @@ main(int argc, char **argv)
 		{"set", required_argument, NULL, 'o'},
 		{"init-db", no_argument, NULL, 'I'},
 		{"grant", required_argument, NULL, 'G'},
+		{"grant-reader", required_argument, NULL, 'R'},
 		{"dry-run", no_argument, NULL, 'D'},
 		{"check", no_argument, NULL, 'n'},
 		{"verbose", no_argument, NULL, 'v'},
@@ -551,6 +563,7 @@ main(int argc, char **argv)
 		case 'o': overrides[n_overrides++] = optarg; break;
 		case 'I': init_db = true; break;
 		case 'G': run.grant_role = optarg; break;
+		case 'R': run.grant_reader_role = optarg; break;
 		case 'D': dry_run = true; break;
 		case 'n': check = true; break;
 		case 'S': summary = true; break;
@@ -585,9 +598,10 @@ main(int argc, char **argv)
 		}
 	}
 	if ((int)init_db + (int)dry_run + (int)check > 1 || ((init_db || check) && optind < argc) ||
-	    (run.grant_role != NULL && !init_db)) {
+	    ((run.grant_role != NULL || run.grant_reader_role != NULL) && !init_db)) {
 		free(overrides);
-		fprintf(stderr, "5.3.0 tlsrpt-ingest: --init-db, --dry-run and -n go alone; --grant goes with --init-db\n");
+		fprintf(stderr, "5.3.0 tlsrpt-ingest: --init-db, --dry-run and -n go alone; "
+				"--grant and --grant-reader go with --init-db\n");
 		return EX_USAGE;
 	}
 	if (((summary || purge) && ((int)init_db + (int)dry_run + (int)check + (int)summary + (int)purge > 1 ||

@@ -185,6 +185,56 @@ store_grant_writer(struct store *s, const char *role, struct error *e)
 	return rc;
 }
 
+/* A reader (Grafana, an analyst): SELECT on every table and view of schema
+ * tlsrpt except the raw bytes of rejected mail (column privileges on
+ * tlsrpt.rejected leave out raw), EXECUTE on its functions (the alerts and the
+ * policy parsers, all read-only), and default privileges so that views and
+ * functions a later --init-db (a migration) creates are readable too. No
+ * INSERT, UPDATE, DELETE, TRUNCATE or CREATE. */
+static const char grant_reader_sql[] =
+	"DO $grant$ DECLARE"
+	" r text := current_setting('tlsrpt.grant_reader'); rel regclass; cols text;"
+	" BEGIN"
+	" EXECUTE format('GRANT USAGE ON SCHEMA tlsrpt TO %I', r);"
+	" FOR rel IN SELECT c.oid::regclass FROM pg_class c"
+	"   WHERE c.relnamespace = 'tlsrpt'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')"
+	"     AND c.oid <> 'tlsrpt.rejected'::regclass ORDER BY c.oid LOOP"
+	"  EXECUTE format('GRANT SELECT ON %s TO %I', rel, r);"
+	" END LOOP;"
+	" SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols FROM pg_attribute"
+	"   WHERE attrelid = 'tlsrpt.rejected'::regclass AND attnum > 0 AND NOT attisdropped AND attname <> 'raw';"
+	" EXECUTE format('GRANT SELECT (%s) ON tlsrpt.rejected TO %I', cols, r);"
+	" EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tlsrpt TO %I', r);"
+	" EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA tlsrpt GRANT SELECT ON TABLES TO %I', r);"
+	" EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA tlsrpt GRANT EXECUTE ON FUNCTIONS TO %I', r);"
+	" END $grant$";
+
+int
+store_grant_reader(struct store *s, const char *role, struct error *e)
+{
+	enum pg_failure kind;
+	const char *params[1] = {role};
+	PGresult *res;
+
+	if (exec_ok(s, "BEGIN", "granting", &kind, e) < 0)
+		return -1;
+	res = PQexecParams(s->conn, "SELECT set_config('tlsrpt.grant_reader', $1, true)", 1, NULL, params,
+			   NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pgconn_failed(s->conn, res, "granting", e);
+		PQclear(res);
+		rollback(s);
+		return -1;
+	}
+	PQclear(res);
+	if (exec_ok(s, grant_reader_sql, "granting", &kind, e) < 0 ||
+	    exec_ok(s, "COMMIT", "granting", &kind, e) < 0) {
+		rollback(s);
+		return -1;
+	}
+	return 0;
+}
+
 int
 store_check_schema(struct store *s, int *version_out, struct error *e)
 {

@@ -29,6 +29,8 @@ void store_close(struct store *s);
 int store_init_schema(struct store *s, int *version_out, struct error *e);
 /* Lets role (a name, quoted here) use schema tlsrpt: USAGE, SELECT and INSERT, nothing more. */
 int store_grant_writer(struct store *s, const char *role, struct error *e);
+/* ROLE may read schema tlsrpt (not tlsrpt.rejected.raw) and run its functions, nothing more. */
+int store_grant_reader(struct store *s, const char *role, struct error *e);
 /* ERR_CONFIG when the schema is missing or older than this program. */
 int store_check_schema(struct store *s, int *version_out, struct error *e);
 
