@@ -2,14 +2,17 @@
 # contrib/quickstart.sh - on a fresh Debian 12, as root: install the
 # dependencies, build, start a throwaway PostgreSQL (socket in
 # /tmp/tlsrpt-quickstart), ingest the bundled sample reports and show what was
-# stored. Run it again at will: it starts over.
+# stored and the summary an administrator reads. Run it again at will: it
+# starts over. It builds out of tree, in _build-quickstart, and leaves the
+# source tree unconfigured, so that .ci/run (and "make distcheck") work after it.
+# SKIP_APT=1: the dependencies are installed already (.ci/run sets it).
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
 QS=/tmp/tlsrpt-quickstart
 PGBIN=/usr/lib/postgresql/15/bin
 
-if [ "$(id -u)" = 0 ]; then
+if [ "$(id -u)" = 0 ] && [ "${SKIP_APT:-0}" != 1 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q
 	# the build dependencies of configure.ac (.ci/run installs these and the test tools)
@@ -18,15 +21,22 @@ if [ "$(id -u)" = 0 ]; then
 		libgmime-3.0-dev libjson-c-dev zlib1g-dev libpq-dev \
 		libpsl-dev publicsuffix libopendkim-dev \
 		postgresql-15 postgresql-client-15
-	RUNAS=(runuser -u postgres --)
-else
+elif [ "${SKIP_APT:-0}" != 1 ]; then
 	echo "not root: assuming the dependencies are installed" >&2
-	RUNAS=()
 fi
+RUNAS=()
+[ "$(id -u)" = 0 ] && RUNAS=(runuser -u postgres --)
 
+if [ -f config.status ]; then
+	echo "the source tree is configured in-tree (./configure was run here): run \"make distclean\" first" >&2
+	exit 1
+fi
 [ -x configure ] || autoreconf -fi
-[ -f Makefile ] || ./configure --enable-werror
-make -j2
+B=$top/_build-quickstart
+mkdir -p "$B"
+[ -f "$B/Makefile" ] || (cd "$B" && ../configure --enable-werror)
+make -C "$B" -j2
+PROG=$B/src/tlsrpt-ingest
 
 if [ -f "$QS/data/postmaster.pid" ]; then
 	"${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$QS/data" -m fast -w stop >/dev/null || true
@@ -39,10 +49,10 @@ mkdir -p "$QS"
 	-o "-c listen_addresses='' -k $QS -p 5432" start >/dev/null
 DB="host=$QS port=5432 user=postgres dbname=postgres"
 
-./src/tlsrpt-ingest -d "$DB" --init-db
+"$PROG" -d "$DB" --init-db
 for f in "$top"/contrib/samples/*; do
 	echo "--- cat $(basename "$f") | tlsrpt-ingest"
-	cat "$f" | ./src/tlsrpt-ingest -v -d "$DB"
+	cat "$f" | "$PROG" -v -d "$DB"
 done
 
 psql -X "$DB" <<'SQL'
@@ -58,6 +68,12 @@ SELECT f.result_type, f.sending_mta_ip, f.receiving_mx_hostname, f.failed_sessio
 \echo Kept as rejected:
 SELECT reason, raw_size, subject FROM tlsrpt.rejected ORDER BY id;
 SQL
+# how many days back the oldest sample starts: --summary covers them all
+days=$(psql -X -qAt "$DB" -c "SELECT greatest(1, ceil(extract(epoch FROM now() - min(date_start)) / 86400))::int FROM tlsrpt.report")
 echo
+echo "--- tlsrpt-ingest --summary --days $days"
+"$PROG" -d "$DB" --summary --days "$days"
+echo
+echo "Run it again (it starts over): bash contrib/quickstart.sh"
 echo "PostgreSQL keeps running: psql \"$DB\""
 echo "Stop it with: ${RUNAS[*]} $PGBIN/pg_ctl -D $QS/data stop"

@@ -215,6 +215,22 @@ check_origin(struct delivery *d, const unsigned char *data, size_t len, const st
 	return 0;
 }
 
+/* GMime's warnings about the message explain why it or a part of it was
+ * rejected; they are added to those reasons only. */
+static void
+explain_rejections(struct delivery *d, size_t from, const char *warnings)
+{
+	for (size_t i = from; i < d->n_rejections; i++) {
+		struct rejection *r = &d->rejections[i];
+		size_t n = strlen(r->reason) + strlen(warnings) + sizeof " (GMime: )";
+		char *reason = xmalloc(n);
+
+		snprintf(reason, n, "%s (GMime: %s)", r->reason, warnings);
+		free(r->reason);
+		r->reason = reason;
+	}
+}
+
 static char *
 dup_or_null(const char *s)
 {
@@ -264,6 +280,8 @@ ingest_bytes(const unsigned char *data, size_t len, const char *source,
 	for (size_t i = 0; i < m->n_parts && rc == 0; i++)
 		rc = take_part(d, m->parts[i].data, m->parts[i].len, m->parts[i].filename,
 			       m->report_domain, lim, e);
+	if (m->parser_warnings != NULL)
+		explain_rejections(d, 0, m->parser_warnings);
 	mime_free(m);
 	if (rc == 0)
 		rc = check_origin(d, data, len, lim, e);

@@ -43,6 +43,10 @@ static const char usage_text[] =
 	"      --init-db            create or upgrade schema tlsrpt, then exit\n"
 	"      --grant=ROLE         with --init-db: let ROLE insert and select in\n"
 	"                           schema tlsrpt, and nothing more\n"
+	"      --grant-reader=ROLE  with --init-db: let ROLE (Grafana, an analyst) read\n"
+	"                           schema tlsrpt's tables and views, except the raw\n"
+	"                           bytes of rejected mail, and run its alert functions,\n"
+	"                           now and after upgrades; nothing more\n"
 	"      --dry-run            print the normalized reports as JSON lines;\n"
 	"                           touch no database\n"
 	"  -n, --check              check the configuration and the database, then exit\n"
@@ -71,6 +75,7 @@ struct main_options {
 	unsigned modifiers; /* bits: the options that go with one mode only (enum main_modifier) */
 	bool verbose;
 	const char *grant_role;  /* --grant */
+	const char *grant_reader_role; /* --grant-reader */
 	const char *domain;      /* --summary --domain */
 	bool authenticated_only; /* --summary --authenticated */
 	unsigned days;           /* --summary --days, 0: the default */
@@ -120,7 +125,7 @@ static const struct {
 } main_modifier_groups[] = {{MAIN_GRANT, 0}, {MAIN_SUMMARY_SCOPE, 1}};
 
 static const char *const main_rules[] = {
-	"--init-db, --dry-run and -n go alone; --grant goes with --init-db",
+	"--init-db, --dry-run and -n go alone; --grant and --grant-reader go with --init-db",
 	"--summary and --purge-older-than go alone; --days, --domain and --authenticated go with --summary",
 };
 
@@ -180,6 +185,7 @@ static const struct option main_longopts[] = {
 	{"set", required_argument, NULL, 'o'},
 	{"init-db", no_argument, NULL, 'I'},
 	{"grant", required_argument, NULL, 'G'},
+	{"grant-reader", required_argument, NULL, 'R'},
 	{"dry-run", no_argument, NULL, 'D'},
 	{"check", no_argument, NULL, 'n'},
 	{"verbose", no_argument, NULL, 'v'},
@@ -203,6 +209,7 @@ main_option(struct main_options *o, int opt, int argc, char **argv)
 	case 'o': o->overrides[o->n_overrides++] = optarg; break;
 	case 'I': o->modes |= 1u << MAIN_INIT_DB; break;
 	case 'G': o->grant_role = optarg; o->modifiers |= MAIN_GRANT; break;
+	case 'R': o->grant_reader_role = optarg; o->modifiers |= MAIN_GRANT; break;
 	case 'D': o->modes |= 1u << MAIN_DRY_RUN; break;
 	case 'n': o->modes |= 1u << MAIN_CHECK; break;
 	case 'S': o->modes |= 1u << MAIN_SUMMARY; break;
@@ -287,7 +294,7 @@ main_files(struct main_options *o)
 static int
 main_init_db(struct main_options *o)
 {
-	return schema_command_init(&o->cfg, o->grant_role);
+	return schema_command_init(&o->cfg, o->grant_role, o->grant_reader_role);
 }
 
 static int

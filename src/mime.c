@@ -130,12 +130,65 @@ decode_part(GMimePart *part, GByteArray **bytes)
 	return mem;
 }
 
+const char *
+mime_warning_text(int code)
+{
+	switch ((GMimeParserWarning)code) {
+	case GMIME_WARN_DUPLICATED_HEADER: return "a header that may appear once is repeated";
+	case GMIME_WARN_DUPLICATED_PARAMETER: return "a header parameter is repeated";
+	case GMIME_WARN_UNENCODED_8BIT_HEADER: return "a header holds unencoded 8-bit characters";
+	case GMIME_WARN_INVALID_CONTENT_TYPE: return "an invalid Content-Type (read as application/octet-stream)";
+	case GMIME_WARN_INVALID_RFC2047_HEADER_VALUE: return "an invalid RFC 2047 encoded word in a header";
+	case GMIME_WARN_MALFORMED_MULTIPART: return "a multipart holds no parts";
+	case GMIME_WARN_TRUNCATED_MESSAGE: return "the message is truncated (it ends before a closing MIME boundary)";
+	case GMIME_WARN_MALFORMED_MESSAGE: return "the message is malformed";
+	case GMIME_CRIT_INVALID_HEADER_NAME: return "an invalid header name (what follows may have been skipped)";
+	case GMIME_CRIT_CONFLICTING_HEADER: return "conflicting headers";
+	case GMIME_CRIT_CONFLICTING_PARAMETER: return "conflicting header parameters";
+	case GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY: return "a multipart without a boundary parameter";
+	case GMIME_WARN_INVALID_PARAMETER: return "an invalid header parameter";
+	case GMIME_WARN_INVALID_ADDRESS_LIST: return "an invalid address list";
+	case GMIME_CRIT_NESTING_OVERFLOW: return "MIME parts nested too deep";
+	case GMIME_WARN_PART_WITHOUT_CONTENT: return "a part's headers end at a boundary (no content)";
+	case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT: return "a part with neither headers nor content";
+	}
+	return NULL;
+}
+
+/* GMime's complaints about a message, kept (each kind once, the first place)
+ * to explain a rejection; an ordinary message is not reported for them. */
+struct parser_warnings {
+	GString *text;
+	guint64 seen; /* bit per GMimeParserWarning code */
+};
+
+#define MAX_WARNING_ITEM 64
+
 static void
 parser_warning(gint64 offset, GMimeParserWarning code, const gchar *item, gpointer data)
 {
-	(void)data;
-	log_debug("MIME parser at byte %lld: warning %d%s%s", (long long)offset, (int)code,
-		  item ? ": " : "", item ? item : "");
+	struct parser_warnings *w = data;
+	const char *what = mime_warning_text((int)code);
+	guint64 bit = (unsigned)code < 64 ? (guint64)1 << (unsigned)code : 0;
+
+	if (w->seen & bit)
+		return;
+	w->seen |= bit;
+	if (w->text->len > 0)
+		g_string_append(w->text, "; ");
+	if (what != NULL)
+		g_string_append(w->text, what);
+	else
+		g_string_append_printf(w->text, "parser warning %d", (int)code);
+	if (offset >= 0)
+		g_string_append_printf(w->text, " at byte %lld", (long long)offset);
+	if (item != NULL && *item) {
+		size_t n = strlen(item);
+		char *clean = text_clean(item, n < MAX_WARNING_ITEM ? n : MAX_WARNING_ITEM, NULL);
+
+		g_string_append_printf(w->text, ": \"%s%s\"", clean, n > MAX_WARNING_ITEM ? "..." : "");
+		free(clean);
+	}
 }
 
 static void
@@ -200,6 +253,7 @@ mime_parse(const unsigned char *msg, size_t len, const struct limits *lim,
 	GMimeParser *parser;
 	GMimeMessage *message;
 	GMimePartIter *it;
+	struct parser_warnings warnings = {NULL, 0};
 	struct mail *m;
 	bool single;
 	int rc = 0;
@@ -210,16 +264,24 @@ mime_parse(const unsigned char *msg, size_t len, const struct limits *lim,
 	g_object_unref(stream);
 	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
 	opts = g_mime_parser_options_new();
-	g_mime_parser_options_set_warning_callback(opts, parser_warning, NULL);
+	warnings.text = g_string_new(NULL);
+	g_mime_parser_options_set_warning_callback(opts, parser_warning, &warnings);
 	message = g_mime_parser_construct_message(parser, opts);
 	g_mime_parser_options_free(opts);
 	g_object_unref(parser);
 	if (message == NULL) {
-		error_set(e, ERR_INPUT, "not a mail message (no headers could be read)");
+		if (warnings.text->len > 0)
+			error_set(e, ERR_INPUT, "not a mail message (no headers could be read; GMime: %s)",
+				  warnings.text->str);
+		else
+			error_set(e, ERR_INPUT, "not a mail message (no headers could be read)");
+		g_string_free(warnings.text, TRUE);
 		return -1;
 	}
 
 	m = xcalloc(1, sizeof *m);
+	m->parser_warnings = warnings.text->len > 0 ? xstrdup(warnings.text->str) : NULL;
+	g_string_free(warnings.text, TRUE);
 	m->message_id = clean_header(g_mime_message_get_message_id(message));
 	m->subject = clean_header(g_mime_message_get_subject(message));
 	m->from = sender_address(g_mime_object_get_header(GMIME_OBJECT(message), "From"));
@@ -265,5 +327,6 @@ mime_free(struct mail *m)
 	free(m->subject);
 	free(m->report_domain);
 	free(m->submitter);
+	free(m->parser_warnings);
 	free(m);
 }

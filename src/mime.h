@@ -23,6 +23,7 @@ struct mail {
 	char *submitter;     /* TLS-Report-Submitter */
 	struct mail_part *parts; /* the report candidates, in tree order */
 	size_t n_parts;
+	char *parser_warnings; /* GMime's warnings in words ("a; b"), or NULL: for a rejection's reason */
 };
 
 void mime_init(void);
@@ -36,5 +37,8 @@ void mime_shutdown(void);
 int mime_parse(const unsigned char *msg, size_t len, const struct limits *lim,
 	       struct mail **out, struct error *e);
 void mime_free(struct mail *m);
+
+/* A GMimeParserWarning code in words, or NULL for a code this GMime does not name. */
+const char *mime_warning_text(int code);
 
 #endif

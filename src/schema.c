@@ -130,6 +130,56 @@ schema_grant_writer(PGconn *conn, const char *role, struct error *e)
 	return rc;
 }
 
+/* A reader (Grafana, an analyst): SELECT on every table and view of schema
+ * tlsrpt except the raw bytes of rejected mail (column privileges on
+ * tlsrpt.rejected leave out raw), EXECUTE on its functions (the alerts and the
+ * policy parsers, all read-only), and default privileges so that views and
+ * functions a later --init-db (a migration) creates are readable too. No
+ * INSERT, UPDATE, DELETE, TRUNCATE or CREATE. The role is passed as a setting,
+ * never spliced into the text. */
+static const char schema_grant_reader_sql[] =
+	"DO $grant$ DECLARE"
+	" r text := current_setting('tlsrpt.grant_reader'); rel regclass; cols text;"
+	" BEGIN"
+	" EXECUTE format('GRANT USAGE ON SCHEMA tlsrpt TO %I', r);"
+	" FOR rel IN SELECT c.oid::regclass FROM pg_class c"
+	"   WHERE c.relnamespace = 'tlsrpt'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')"
+	"     AND c.oid <> 'tlsrpt.rejected'::regclass ORDER BY c.oid LOOP"
+	"  EXECUTE format('GRANT SELECT ON %s TO %I', rel, r);"
+	" END LOOP;"
+	" SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols FROM pg_attribute"
+	"   WHERE attrelid = 'tlsrpt.rejected'::regclass AND attnum > 0 AND NOT attisdropped AND attname <> 'raw';"
+	" EXECUTE format('GRANT SELECT (%s) ON tlsrpt.rejected TO %I', cols, r);"
+	" EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tlsrpt TO %I', r);"
+	" EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA tlsrpt GRANT SELECT ON TABLES TO %I', r);"
+	" EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA tlsrpt GRANT EXECUTE ON FUNCTIONS TO %I', r);"
+	" END $grant$";
+
+int
+schema_grant_reader(PGconn *conn, const char *role, struct error *e)
+{
+	const char *params[1] = {role};
+	PGresult *res;
+
+	if (schema_exec(conn, "BEGIN", "granting", e) < 0)
+		return -1;
+	res = PQexecParams(conn, "SELECT set_config('tlsrpt.grant_reader', $1, true)", 1, NULL, params, NULL,
+			   NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pgconn_failed(conn, res, "granting", e);
+		PQclear(res);
+		schema_rollback(conn);
+		return -1;
+	}
+	PQclear(res);
+	if (schema_exec(conn, schema_grant_reader_sql, "granting", e) < 0 ||
+	    schema_exec(conn, "COMMIT", "granting", e) < 0) {
+		schema_rollback(conn);
+		return -1;
+	}
+	return 0;
+}
+
 int
 schema_check(PGconn *conn, int *version_out, struct error *e)
 {
@@ -147,7 +197,7 @@ schema_check(PGconn *conn, int *version_out, struct error *e)
 }
 
 int
-schema_command_init(const struct config *cfg, const char *grant_role)
+schema_command_init(const struct config *cfg, const char *grant_role, const char *grant_reader_role)
 {
 	struct error e = {ERR_NONE, ""};
 	PGconn *conn;
@@ -167,6 +217,14 @@ schema_command_init(const struct config *cfg, const char *grant_role)
 			goto out;
 		}
 		printf("role %s may now insert and select in schema tlsrpt\n", grant_role);
+	}
+	if (grant_reader_role != NULL) {
+		if (schema_grant_reader(conn, grant_reader_role, &e) < 0) {
+			status = exits_fail(ERR_CONFIG, "%s", e.msg);
+			goto out;
+		}
+		printf("role %s may now read schema tlsrpt (not tlsrpt.rejected.raw) and run its functions\n",
+		       grant_reader_role);
 	}
 out:
 	PQfinish(conn);

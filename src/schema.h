@@ -17,9 +17,11 @@ int schema_grant_writer(PGconn *conn, const char *role, struct error *e);
 int schema_check(PGconn *conn, int *version_out, struct error *e);
 
 /* The commands: connect, do it, say so on stdout; the exit status (exits.h).
- * --init-db [--grant=ROLE]: a database that cannot be reached is for the
+ * --init-db [--grant=ROLE] [--grant-reader=ROLE]: a database that cannot be reached is for the
  * administrator to fix (78), as is a role that cannot be granted. */
-int schema_command_init(const struct config *cfg, const char *grant_role);
+/* ROLE may read schema tlsrpt (not tlsrpt.rejected.raw) and run its functions, nothing more. */
+int schema_grant_reader(PGconn *conn, const char *role, struct error *e);
+int schema_command_init(const struct config *cfg, const char *grant_role, const char *grant_reader_role);
 /* -n: the configuration and the database, schema version included. */
 int schema_command_check(const struct config *cfg);
 

@@ -2,7 +2,10 @@
 # grafana-t.sh - every panel query of contrib/grafana/tlsrpt-dashboard.json,
 # with Grafana's macros and the $domain variable expanded as Grafana's
 # PostgreSQL data source would (time range: the last 30 days), run against the
-# populated database of tests/data/views/populate.sh: no error, at least a row.
+# populated database of tests/data/views/populate.sh: no error, at least a row;
+# then the same queries as the role of --init-db --grant-reader=ROLE (the
+# README's Grafana role), which may read and run the alerts but not write, nor
+# read the raw bytes of rejected mail.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib/init.sh"
 . "$top_srcdir/tests/data/views/populate.sh"
@@ -88,5 +91,76 @@ first=$(head -n 1 "$W/ts.out" | cut -d'|' -f1)
 ok "sessions over time: time is epoch seconds at a UTC midnight" test $((${first%.*} % 86400)) -eq 0
 is "$(awk -F'|' '{ s += $2; f += $3 } END { print s "/" f }' "$W/ts.out")" "6667/625" \
 	"sessions over time: successful/failed summed over the 30 days"
+
+# ---------------------------------------------------------------- --grant-reader
+# The dashboard's data source connects as a role made by --grant-reader: it runs
+# every panel's query, and nothing that writes.
+psql -X -qAt -v ON_ERROR_STOP=1 -c "CREATE ROLE grafana_reader LOGIN" >/dev/null 2>&1 ||
+	bail "cannot create role grafana_reader"
+# with no grant, a panel fails (so the checks below can fail)
+out=$(psql -X -qAt -U grafana_reader -c "SELECT count(*) FROM tlsrpt.daily_domain" 2>&1)
+like "$out" "permission denied" "before --grant-reader, grafana_reader cannot read tlsrpt.daily_domain"
+psql -X -qAt -c "SELECT (SELECT count(*) FROM tlsrpt.report) || '/' || (SELECT count(*) FROM tlsrpt.rejected)" >"$W/counts"
+ingest_noin -d "$(pg_conninfo postgres)" --init-db --grant-reader=grafana_reader
+is "$rc" 0 "--init-db --grant-reader=grafana_reader" || diag "$(cat "$W/err")"
+like "$(cat "$W/out")" "role grafana_reader may now read schema tlsrpt" "it says what it granted"
+ingest_noin -d "$(pg_conninfo postgres)" --init-db --grant-reader=grafana_reader
+is "$rc" 0 "--grant-reader again: harmless" || diag "$(cat "$W/err")"
+ingest_noin -d "$(pg_conninfo postgres)" --init-db --grant-reader=no_such_role
+is "$rc" 78 "--grant-reader with a role that does not exist: exit 78" || diag "$(cat "$W/err")"
+
+as_reader() { psql -X -qAt -v ON_ERROR_STOP=1 -U grafana_reader "$@" 2>&1; }
+out=$(as_reader -c "$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print([t for t in d["templating"]["list"] if t["name"] == "domain"][0]["query"])' "$DASH")")
+is "$?" 0 "as grafana_reader: the domain variable's query runs" || diag "$out"
+for f in "$W/panels"/*.sql; do
+	title=$(head -n 1 "$f")
+	tail -n +2 "$f" >"$W/q.sql"
+	out=$(as_reader -f "$W/q.sql")
+	rc=$?
+	# the same rows as the owner saw: the role reads everything the panel needs
+	want=$(psql -X -qAt -v ON_ERROR_STOP=1 -f "$W/q.sql" 2>&1)
+	is "$rc:$out" "0:$want" "as grafana_reader: panel \"$title\" runs, with the owner's rows"
+done
+out=$(as_reader -c "SELECT count(*) FROM tlsrpt.alerts()")
+like "$out" "^[0-9]+$" "as grafana_reader: tlsrpt.alerts() runs"
+for fn in "alert_failure_rate()" "alert_new_result_type()" "alert_silent_reporter()" "alert_critical_failure()"; do
+	out=$(as_reader -c "SELECT count(*) FROM tlsrpt.$fn")
+	like "$out" "^[0-9]+$" "as grafana_reader: tlsrpt.$fn runs"
+done
+out=$(as_reader -c "SELECT count(*) FROM tlsrpt.rejected WHERE reason IS NOT NULL AND raw_size > 0")
+is "$out" 2 "as grafana_reader: the rejected mail's reason and size are readable"
+out=$(as_reader -c "SELECT raw FROM tlsrpt.rejected LIMIT 1")
+like "$out" "permission denied" "as grafana_reader: the raw bytes of rejected mail are not"
+out=$(as_reader -c "SELECT * FROM tlsrpt.rejected LIMIT 1")
+like "$out" "permission denied" "as grafana_reader: nor through SELECT *"
+
+# no writes of any kind, on any table
+for t in report policy failure rejected schema_version; do
+	for stmt in "DELETE FROM tlsrpt.$t" "UPDATE tlsrpt.$t SET $(
+		psql -X -qAt -c "SELECT attname FROM pg_attribute WHERE attrelid = 'tlsrpt.$t'::regclass AND attnum > 0 AND NOT attisdropped AND attidentity = '' ORDER BY attnum LIMIT 1"
+	) = NULL" "TRUNCATE tlsrpt.$t" "INSERT INTO tlsrpt.$t DEFAULT VALUES"; do
+		out=$(as_reader -c "$stmt")
+		like "$out" "permission denied" "as grafana_reader: ${stmt%% SET*} refused"
+	done
+done
+out=$(as_reader -c "CREATE VIEW tlsrpt.mine AS SELECT 1")
+like "$out" "permission denied" "as grafana_reader: CREATE in schema tlsrpt refused"
+out=$(as_reader -c "INSERT INTO tlsrpt.report (organization_name, report_id, date_start, date_end) VALUES ('x', 'y', now(), now())")
+like "$out" "permission denied" "as grafana_reader: a report cannot be inserted"
+is "$(psql -X -qAt -c "SELECT (SELECT count(*) FROM tlsrpt.report) || '/' || (SELECT count(*) FROM tlsrpt.rejected)")" \
+	"$(cat "$W/counts")" "the reader changed no row"
+
+# A view a later migration adds (made by the role that runs --init-db) is
+# readable at once: default privileges.
+psql -X -qAt -v ON_ERROR_STOP=1 -c "CREATE VIEW tlsrpt.later_view AS SELECT count(*) AS n FROM tlsrpt.report" \
+	-c "CREATE FUNCTION tlsrpt.alert_later() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT count(*) FROM tlsrpt.report'" \
+	>/dev/null 2>&1 || bail "cannot create the later view"
+out=$(as_reader -c "SELECT n FROM tlsrpt.later_view")
+is "$out" "$(psql -X -qAt -c "SELECT count(*) FROM tlsrpt.report")" "as grafana_reader: a view added later is readable"
+out=$(as_reader -c "SELECT tlsrpt.alert_later() >= 0")
+is "$out" t "as grafana_reader: a function added later runs"
 
 done_testing

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "inflate.h"
+#include "ingest.h"
 #include "mime.h"
 #include "status.h"
 #include "util.h"
@@ -379,6 +380,66 @@ main(void)
 	expect_refused(msg, len, &deflim, NULL, "gzip bytes are not a message");
 	free(msg);
 	expect_refused((const unsigned char *)"", 0, &deflim, NULL, "empty input");
+
+	/* GMime's warnings: in words, kept on the mail, used only to explain a rejection. */
+	{
+		const char *seen[18] = {0};
+		bool all_named = true, distinct = true;
+		struct mail *m = NULL;
+		struct error e = {0};
+		struct delivery *d = NULL;
+		/* multipart, its only part text, no closing boundary: nothing to store */
+		static const char truncated_text[] =
+			"From: a@example.org\nSubject: t\nMIME-Version: 1.0\n"
+			"Content-Type: multipart/mixed; boundary=\"b1\"\n\n"
+			"--b1\nContent-Type: text/plain\n\nhello\n";
+		const char *want = "no TLS-RPT report found in the message (GMime: the message is truncated";
+
+		/* GMimeParserWarning codes 1..17 (gmime-parser-options.h, GMime 3.2) */
+		for (int c = 1; c <= 17; c++) {
+			seen[c] = mime_warning_text(c);
+			if (seen[c] == NULL || strstr(seen[c], "warning") != NULL)
+				all_named = false;
+			for (int k = 1; k < c; k++)
+				if (seen[c] && seen[k] && strcmp(seen[c], seen[k]) == 0)
+					distinct = false;
+		}
+		ok(all_named, "every GMime parser warning code 1..17 has words");
+		ok(distinct, "the words differ from code to code");
+		ok(mime_warning_text(0) == NULL && mime_warning_text(999) == NULL, "unknown codes: NULL");
+		/* the "warning 7" -v printed for the Mail.ru sample */
+		ok(mime_warning_text(7) != NULL && strstr(mime_warning_text(7), "truncated") != NULL,
+		   "code 7 (GMIME_WARN_TRUNCATED_MESSAGE) reads \"truncated\"");
+
+		msg = read_data("mailru.eml", &len);
+		if (ok(mime_parse(msg, len, &deflim, &m, &e) == 0, "mailru.eml parses")) {
+			ok(m->parser_warnings != NULL && strstr(m->parser_warnings, "truncated") != NULL,
+			   "mailru.eml: the missing closing boundary is kept as words (%s)",
+			   m->parser_warnings ? m->parser_warnings : "NULL");
+			mime_free(m);
+		}
+		ok(ingest_bytes(msg, len, "mailru.eml", &deflim, &d, &e) == 0 && d->n_reports == 1 &&
+		   d->n_rejections == 0, "mailru.eml: stored, the warning explains nothing and shows nowhere");
+		delivery_free(d);
+		d = NULL;
+		free(msg);
+
+		msg = read_data("google.eml", &len);
+		m = NULL;
+		ok(mime_parse(msg, len, &deflim, &m, &e) == 0 && m->parser_warnings == NULL,
+		   "google.eml: no parser warning");
+		mime_free(m);
+		free(msg);
+
+		if (ok(ingest_bytes((const unsigned char *)truncated_text, sizeof truncated_text - 1, "t.eml",
+				    &deflim, &d, &e) == 0 && d->n_rejections == 1,
+		       "truncated multipart without a report: one rejection")) {
+			ok(strncmp(d->rejections[0].reason, want, strlen(want)) == 0,
+			   "its reason says, in words, what GMime saw (%s)", d->rejections[0].reason);
+			ok(strstr(d->rejections[0].reason, "warning 7") == NULL, "no bare code in the reason");
+		}
+		delivery_free(d);
+	}
 
 	mime_shutdown();
 	config_free(&cfg);

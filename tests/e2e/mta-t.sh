@@ -26,7 +26,13 @@
 #   - contrib/maildrop/mailfilter-tlsrpt  (maildrop FILE, as nobody)
 #
 # Environment: E2E_WAIT (seconds to wait for each delivery, default 30),
-# E2E_KEEP=1 keeps the temporary directory (logs) for a look afterwards.
+# E2E_KEEP=1 keeps the temporary directory (logs) for a look afterwards,
+# TLSRPT_E2E_BIN=PATH tests that program (e.g. /usr/bin/tlsrpt-ingest from the
+# Debian package, .ci/package) instead of a copy of the build's,
+# TLSRPT_E2E_CONTRIB=DIR takes the recipes from DIR instead of contrib/ (e.g.
+# the package's /usr/share/doc/tlsrpt-ingest/examples) and
+# TLSRPT_E2E_CONTRIB_BIN the program's path written in them (default
+# /usr/local/bin/tlsrpt-ingest, as in contrib/).
 # shellcheck disable=SC2016,SC2317 # atexit strings are eval'd later; helpers run via ok/wait_for
 here=$(cd "$(dirname "$0")" && pwd)
 : "${top_srcdir:=$here/../..}"
@@ -36,8 +42,8 @@ case $top_builddir in /*) ;; *) top_builddir=$PWD/$top_builddir ;; esac
 . "$top_srcdir/tests/lib/tap.sh"
 
 WAIT=${E2E_WAIT:-30}
-CONTRIB=$top_srcdir/contrib
-SRC_BIN=$top_builddir/src/tlsrpt-ingest
+CONTRIB=${TLSRPT_E2E_CONTRIB:-$top_srcdir/contrib}
+SRC_BIN=${TLSRPT_E2E_BIN:-$top_builddir/src/tlsrpt-ingest}
 export LC_ALL=C
 unset MAIL_CONFIG
 
@@ -93,7 +99,7 @@ ADMIN="host=$PGTMP port=$PGPORT user=postgres dbname=tlsrpt"
 # What the recipes get instead of contrib's "dbname=tlsrpt user=tlsrpt_writer"
 WRITER="host=$PGTMP port=$PGPORT dbname=tlsrpt user=tlsrpt_writer"
 CONTRIB_CONN="dbname=tlsrpt user=tlsrpt_writer"
-CONTRIB_BIN=/usr/local/bin/tlsrpt-ingest
+CONTRIB_BIN=${TLSRPT_E2E_CONTRIB_BIN:-/usr/local/bin/tlsrpt-ingest}
 
 q() {
 	_timeout 30 psql -X -qAt -v ON_ERROR_STOP=1 -d tlsrpt -c "$1" 2>&1
@@ -102,9 +108,14 @@ psql -X -qAt -d postgres -c "CREATE DATABASE tlsrpt" -c "CREATE ROLE tlsrpt_writ
 	-c "ALTER SYSTEM SET log_connections = on" >/dev/null 2>&1 || bail "cannot create database and role"
 
 # the program, where nobody can run it (the build directory may be under /root)
-mkdir -m 755 "$E/bin"
-install -m 755 "$SRC_BIN" "$E/bin/tlsrpt-ingest" || bail "cannot copy $SRC_BIN"
-BIN=$E/bin/tlsrpt-ingest
+if [ -n "${TLSRPT_E2E_BIN:-}" ]; then
+	BIN=$TLSRPT_E2E_BIN
+	as_nobody test -x "$BIN" || bail "nobody cannot run $BIN"
+else
+	mkdir -m 755 "$E/bin"
+	install -m 755 "$SRC_BIN" "$E/bin/tlsrpt-ingest" || bail "cannot copy $SRC_BIN"
+	BIN=$E/bin/tlsrpt-ingest
+fi
 
 out=$(_timeout 60 "$BIN" -d "$ADMIN" --init-db --grant=tlsrpt_writer 2>&1)
 is "$?" 0 "--init-db --grant=tlsrpt_writer" || diag "$out"
