@@ -1,11 +1,11 @@
 -- tlsrpt-ingest schema version 5: dashboards and alerts that stay fast at a
--- million reports (doc/views.md, "Rollups"). The views of version 3 keep their
+-- million reports (doc/views.md, "Rollups"). The views of versions 3 and 4 keep their
 -- names, columns and rows; they now read rollup tables, caught up from a
 -- watermark by tlsrpt.refresh() (cron, after a backfill), never by the
 -- deliveries: a delivery costs what it cost. What refresh() has not seen yet
 -- (reports stored since, days a purge touched) each view computes from the
 -- tables as before, so a view never lags: refresh() only keeps it fast.
--- The version 3 definitions stay as <name>_plain, the reference the tests
+-- Their version 4 definitions stay as <name>_plain, the reference the tests
 -- compare the fast views with.
 
 -- ---------------------------------------------------------------- the scope, once
@@ -58,10 +58,19 @@ CREATE TABLE tlsrpt.rollup_gap (
 CREATE TABLE tlsrpt.rollup_dirty_day (day date PRIMARY KEY);
 
 -- Reports not rolled up yet, and the days whose rollup rows do not count.
+-- (a function, so that the watermark is a constant when its query is planned:
+-- "id > a parameter" would be estimated at a third of the table)
+CREATE FUNCTION tlsrpt.rollup_pending_ids() RETURNS SETOF bigint
+LANGUAGE plpgsql STABLE ROWS 10
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE format('SELECT id FROM tlsrpt.report WHERE id > %s', (SELECT watermark FROM tlsrpt.rollup_state));
+    RETURN QUERY SELECT g.id FROM tlsrpt.rollup_gap g JOIN tlsrpt.report r ON r.id = g.id;
+END
+$$;
+
 CREATE VIEW tlsrpt.rollup_pending AS
-SELECT r.* FROM tlsrpt.report r WHERE r.id > (SELECT watermark FROM tlsrpt.rollup_state)
-UNION ALL
-SELECT r.* FROM tlsrpt.rollup_gap g JOIN tlsrpt.report r ON r.id = g.id;
+SELECT r.* FROM tlsrpt.report r WHERE r.id IN (SELECT tlsrpt.rollup_pending_ids());
 
 CREATE VIEW tlsrpt.rollup_pending_day AS
 SELECT (coalesce(date_start, date_end, received_at) AT TIME ZONE 'UTC')::date AS day FROM tlsrpt.rollup_pending
@@ -73,14 +82,17 @@ SELECT day FROM tlsrpt.rollup_dirty_day;
 -- scope of tlsrpt.authenticated_only = on), the others over every report.
 
 -- daily_domain, per day
+-- (report_domain's figures: sessions once per report and domain; has_sts: the
+-- report lists the domain under an sts policy, so it is not a host report)
 CREATE TABLE tlsrpt.rollup_daily_domain (
     auth_only      boolean NOT NULL,
     day            date NOT NULL,
     day_start      timestamptz NOT NULL,
     policy_domain  text,
-    successful     bigint NOT NULL,
-    failed         bigint NOT NULL,
-    reporters      bigint NOT NULL,
+    has_sts        boolean NOT NULL,
+    successful     numeric NOT NULL,
+    failed         numeric NOT NULL,
+    sessions       numeric NOT NULL,
     reporter_names text[] NOT NULL,
     reports        bigint NOT NULL
 );
@@ -119,10 +131,16 @@ CREATE TABLE tlsrpt.failure_fact (
     sending_mta_ip        inet,
     receiving_mx_hostname text,
     receiving_ip          inet,
-    failed_sessions       bigint NOT NULL
+    failed_sessions       bigint NOT NULL,
+    counted_sessions      bigint NOT NULL
 );
 CREATE INDEX failure_fact_day_start_idx ON tlsrpt.failure_fact (day_start);
 CREATE INDEX failure_fact_received_at_idx ON tlsrpt.failure_fact (received_at);
+CREATE INDEX failure_fact_period_idx ON tlsrpt.failure_fact ((coalesce(date_end, received_at)));
+
+-- the policy domains that are host reports' (is_host_report): computed again
+-- by every refresh() (a new report can make an old domain one)
+CREATE TABLE tlsrpt.rollup_host_domain (policy_domain text PRIMARY KEY);
 
 -- latest_report: per (organization, policy domain), the latest report
 CREATE TABLE tlsrpt.rollup_latest (
@@ -154,22 +172,29 @@ CREATE TABLE tlsrpt.rollup_sts_history (
 -- The per-day rows of daily_domain and sts_policy_daily for the given days,
 -- computed from the tables exactly as the plain views do.
 CREATE FUNCTION tlsrpt.daily_domain_rows(days date[], auth boolean)
-RETURNS TABLE (day date, policy_domain text, successful bigint, failed bigint, reporters bigint,
-               reporter_names text[], reports bigint)
+RETURNS TABLE (day date, policy_domain text, has_sts boolean, successful numeric, failed numeric,
+               sessions numeric, reporter_names text[], reports bigint)
 LANGUAGE sql STABLE
 AS $$
-    SELECT (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date, p.policy_domain,
-           sum(coalesce(p.total_successful_session_count, 0))::bigint,
-           sum(coalesce(p.total_failure_session_count, 0))::bigint,
-           count(DISTINCT r.organization_name),
-           coalesce(array_agg(DISTINCT r.organization_name)
-                    FILTER (WHERE r.organization_name IS NOT NULL), '{}'),
-           count(DISTINCT r.id)
-    FROM tlsrpt.report r
-    JOIN tlsrpt.policy p ON p.report = r.id
-    WHERE (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date = ANY (days)
-      AND (r.authenticated OR NOT auth)
-    GROUP BY 1, 2
+    WITH rd AS (
+        SELECT r.id, r.organization_name,
+               (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date AS day,
+               p.policy_domain,
+               max(coalesce(p.total_successful_session_count, 0)::numeric
+                   + coalesce(p.total_failure_session_count, 0)) AS sessions,
+               max(coalesce(p.total_failure_session_count, 0))::numeric AS failed,
+               bool_or(coalesce(lower(p.policy_type), '') = 'sts') AS has_sts
+        FROM tlsrpt.report r
+        JOIN tlsrpt.policy p ON p.report = r.id
+        WHERE (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date = ANY (days)
+          AND (r.authenticated OR NOT auth) AND cardinality(days) > 0
+        GROUP BY r.id, r.organization_name, 3, p.policy_domain
+    )
+    SELECT day, policy_domain, has_sts, sum(sessions - failed), sum(failed), sum(sessions),
+           coalesce(array_agg(DISTINCT organization_name) FILTER (WHERE organization_name IS NOT NULL), '{}'),
+           count(*)
+    FROM rd
+    GROUP BY day, policy_domain, has_sts
 $$;
 
 -- The parsed MTA-STS policies of some reports: each distinct policy_string parsed once.
@@ -182,6 +207,7 @@ AS $$
         SELECT p.report, r.organization_name, p.policy_domain, r.date_start, r.date_end, p.policy_string
         FROM tlsrpt.policy p JOIN tlsrpt.report r ON r.id = p.report
         WHERE p.report = ANY (reports) AND lower(p.policy_type) = 'sts' AND (r.authenticated OR NOT auth)
+          AND cardinality(reports) > 0
     ), s AS (
         SELECT d.policy_string, x.mode, x.max_age,
                (SELECT coalesce(array_agg(DISTINCT m ORDER BY m), '{}') FROM unnest(x.mx) AS m) AS mx
@@ -202,7 +228,8 @@ AS $$
     FROM tlsrpt.sts_rows(ARRAY(SELECT r.id FROM tlsrpt.report r
                                WHERE (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date
                                      = ANY (days)
-                                 AND coalesce(r.date_start, r.date_end) IS NOT NULL), auth) AS s
+                                 AND coalesce(r.date_start, r.date_end) IS NOT NULL
+                                 AND cardinality(days) > 0), auth) AS s
     GROUP BY 1, 2, 3, 4
 $$;
 
@@ -215,7 +242,8 @@ AS $$
     SELECT r.organization_name, p.policy_domain, count(*), min(coalesce(r.date_start, r.received_at)),
            (array_agg(coalesce(r.date_end, r.received_at) ORDER BY coalesce(r.date_end, r.received_at) DESC, r.id DESC))[1],
            (array_agg(r.id ORDER BY coalesce(r.date_end, r.received_at) DESC, r.id DESC))[1]
-    FROM (SELECT DISTINCT report, policy_domain FROM tlsrpt.policy WHERE report = ANY (latest_rows.reports)) p
+    FROM (SELECT DISTINCT report, policy_domain FROM tlsrpt.policy
+          WHERE report = ANY (latest_rows.reports) AND cardinality(latest_rows.reports) > 0) p
     JOIN tlsrpt.report r ON r.id = p.report
     WHERE r.authenticated OR NOT auth
     GROUP BY 1, 2
@@ -275,8 +303,8 @@ BEGIN
     DELETE FROM tlsrpt.rollup_sts_daily WHERE day = ANY (days);
     FOREACH a IN ARRAY ARRAY[false, true] LOOP
         INSERT INTO tlsrpt.rollup_daily_domain
-        SELECT a, x.day, x.day::timestamp AT TIME ZONE 'UTC', x.policy_domain, x.successful, x.failed,
-               x.reporters, x.reporter_names, x.reports
+        SELECT a, x.day, x.day::timestamp AT TIME ZONE 'UTC', x.policy_domain, x.has_sts, x.successful, x.failed,
+               x.sessions, x.reporter_names, x.reports
         FROM tlsrpt.daily_domain_rows(days, a) AS x;
         INSERT INTO tlsrpt.rollup_sts_daily
         SELECT a, x.day, x.day::timestamp AT TIME ZONE 'UTC', x.policy_domain, x.mode, x.max_age, x.reports, x.reporters
@@ -287,7 +315,19 @@ BEGIN
     SELECT f.id, r.id, r.authenticated, d.day, d.day::timestamp AT TIME ZONE 'UTC',
            r.organization_name, r.date_start, r.date_end, r.received_at, p.policy_type, p.policy_domain,
            f.result_type, f.sending_mta_ip, f.receiving_mx_hostname, f.receiving_ip,
-           coalesce(f.failed_session_count, 0)
+           coalesce(f.failed_session_count, 0),
+           CASE WHEN EXISTS (
+                SELECT 1 FROM tlsrpt.policy p2 JOIN tlsrpt.failure f2 ON f2.policy = p2.id
+                WHERE p2.report = p.report AND p2.id <> p.id
+                  AND p2.policy_domain IS NOT DISTINCT FROM p.policy_domain
+                  AND f2.result_type IS NOT DISTINCT FROM f.result_type
+                  AND f2.sending_mta_ip IS NOT DISTINCT FROM f.sending_mta_ip
+                  AND f2.receiving_mx_hostname IS NOT DISTINCT FROM f.receiving_mx_hostname
+                  AND f2.receiving_ip IS NOT DISTINCT FROM f.receiving_ip
+                  AND (coalesce(f2.failed_session_count, 0) > coalesce(f.failed_session_count, 0)
+                       OR (coalesce(f2.failed_session_count, 0) = coalesce(f.failed_session_count, 0)
+                           AND f2.id < f.id)))
+            THEN 0 ELSE coalesce(f.failed_session_count, 0) END
     FROM tlsrpt.report r
     JOIN tlsrpt.policy p ON p.report = r.id
     JOIN tlsrpt.failure f ON f.policy = p.id
@@ -322,6 +362,12 @@ BEGIN
                          FROM unnest(h.reporters || excluded.reporters) AS o);
     END LOOP;
 
+    -- host reports: every policy domain, again (cheap: one index probe or two each)
+    DELETE FROM tlsrpt.rollup_host_domain;
+    INSERT INTO tlsrpt.rollup_host_domain
+    SELECT DISTINCT l.policy_domain FROM tlsrpt.rollup_latest l
+    WHERE NOT l.auth_only AND l.policy_domain IS NOT NULL AND tlsrpt.is_host_report(NULL, l.policy_domain);
+
     UPDATE tlsrpt.rollup_state SET watermark = greatest(watermark, coalesce(top, 0)), rebuild = false,
            refreshed_at = now();
     RETURN cardinality(new_ids);
@@ -353,7 +399,8 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     TRUNCATE tlsrpt.rollup_daily_domain, tlsrpt.rollup_sts_daily, tlsrpt.failure_fact,
-             tlsrpt.rollup_latest, tlsrpt.rollup_sts_history, tlsrpt.rollup_gap, tlsrpt.rollup_dirty_day;
+             tlsrpt.rollup_latest, tlsrpt.rollup_sts_history, tlsrpt.rollup_gap, tlsrpt.rollup_dirty_day,
+             tlsrpt.rollup_host_domain;
     UPDATE tlsrpt.rollup_state SET watermark = 0, rebuild = false;
 END
 $$;
@@ -374,33 +421,73 @@ CREATE TRIGGER rollup_truncated AFTER TRUNCATE ON tlsrpt.report
 -- Each: the rollup rows, except for the days (or keys) with something pending,
 -- plus those computed from the tables.
 
+-- everything rolled up, nothing deleted since: the rollups' host domains hold
+CREATE FUNCTION tlsrpt.rollup_current() RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+    SELECT NOT (SELECT rebuild FROM tlsrpt.rollup_state)
+       AND NOT EXISTS (SELECT FROM tlsrpt.rollup_pending_ids())
+       AND NOT EXISTS (SELECT FROM tlsrpt.rollup_dirty_day)
+$$;
+
+-- arrays end to end (NULLs skipped), for the reporters of several rollup rows
+CREATE AGGREGATE tlsrpt.array_concat(anycompatiblearray) (sfunc = array_cat, stype = anycompatiblearray);
+
 CREATE VIEW tlsrpt.daily_domain AS
-SELECT x.day, x.day_start, x.policy_domain, x.successful, x.failed,
-       x.successful + x.failed AS sessions,
-       round(x.failed::numeric / nullif(x.successful + x.failed, 0), 4) AS failure_rate,
-       x.reporters, x.reporter_names, x.reports
-FROM (SELECT d.day, d.day_start, d.policy_domain, d.successful, d.failed, d.reporters, d.reporter_names, d.reports
-      FROM tlsrpt.rollup_daily_domain d
-      WHERE d.auth_only = (SELECT tlsrpt.authenticated_only())
-        AND d.day NOT IN (SELECT day FROM tlsrpt.rollup_pending_day)
-      UNION ALL
-      SELECT y.day, y.day::timestamp AT TIME ZONE 'UTC', y.policy_domain, y.successful, y.failed, y.reporters,
-             y.reporter_names, y.reports
-      FROM tlsrpt.daily_domain_rows(ARRAY(SELECT day FROM tlsrpt.rollup_pending_day),
-                                    (SELECT tlsrpt.authenticated_only())) AS y) x;
+SELECT x.day, x.day_start, x.policy_domain,
+       sum(x.successful) AS successful, sum(x.failed) AS failed, sum(x.sessions) AS sessions,
+       round(sum(x.failed) / nullif(sum(x.sessions), 0), 4) AS failure_rate,
+       (SELECT count(DISTINCT o) FROM unnest(tlsrpt.array_concat(x.reporter_names)) AS o) AS reporters,
+       coalesce((SELECT array_agg(DISTINCT o) FROM unnest(tlsrpt.array_concat(x.reporter_names)) AS o), '{}')
+           AS reporter_names,
+       sum(x.reports)::bigint AS reports,
+       x.host_report
+FROM (SELECT u.day, u.day_start, u.policy_domain, u.successful, u.failed, u.sessions, u.reporter_names, u.reports,
+             coalesce(NOT u.has_sts AND CASE WHEN (SELECT tlsrpt.rollup_current())
+                                             THEN u.policy_domain IN (SELECT policy_domain FROM tlsrpt.rollup_host_domain)
+                                             ELSE tlsrpt.is_host_report(NULL, u.policy_domain) END, false) AS host_report
+      FROM (SELECT d.day, d.day_start, d.policy_domain, d.has_sts, d.successful, d.failed, d.sessions,
+                   d.reporter_names, d.reports
+            FROM tlsrpt.rollup_daily_domain d
+            WHERE d.auth_only = (SELECT tlsrpt.authenticated_only())
+              AND d.day NOT IN (SELECT day FROM tlsrpt.rollup_pending_day)
+            UNION ALL
+            SELECT y.day, y.day::timestamp AT TIME ZONE 'UTC', y.policy_domain, y.has_sts, y.successful, y.failed,
+                   y.sessions, y.reporter_names, y.reports
+            FROM tlsrpt.daily_domain_rows(ARRAY(SELECT day FROM tlsrpt.rollup_pending_day),
+                                          (SELECT tlsrpt.authenticated_only())) AS y
+            WHERE EXISTS (SELECT FROM tlsrpt.rollup_pending_day)) u) x
+GROUP BY x.day, x.day_start, x.policy_domain, x.host_report;
 
 -- One row per failure row: what the dashboards and alerts read (in scope).
 CREATE VIEW tlsrpt.failure_row AS
-SELECT x.* FROM (
+SELECT x.*,
+       coalesce(coalesce(lower(x.policy_type), '') <> 'sts'
+                AND CASE WHEN (SELECT tlsrpt.rollup_current())
+                         THEN x.policy_domain IN (SELECT policy_domain FROM tlsrpt.rollup_host_domain)
+                         ELSE tlsrpt.is_host_report(x.policy_type, x.policy_domain) END, false) AS host_report
+FROM (
     SELECT failure, report, authenticated, day, day_start, organization_name, date_start, date_end, received_at,
            policy_type, policy_domain, result_type, sending_mta_ip, receiving_mx_hostname, receiving_ip,
-           failed_sessions
+           failed_sessions, counted_sessions
     FROM tlsrpt.failure_fact
     UNION ALL
     SELECT f.id, r.id, r.authenticated, d.day, d.day::timestamp AT TIME ZONE 'UTC',
            r.organization_name, r.date_start, r.date_end, r.received_at, p.policy_type, p.policy_domain,
            f.result_type, f.sending_mta_ip, f.receiving_mx_hostname, f.receiving_ip,
-           coalesce(f.failed_session_count, 0)
+           coalesce(f.failed_session_count, 0),
+           CASE WHEN EXISTS (
+                SELECT 1 FROM tlsrpt.policy p2 JOIN tlsrpt.failure f2 ON f2.policy = p2.id
+                WHERE p2.report = p.report AND p2.id <> p.id
+                  AND p2.policy_domain IS NOT DISTINCT FROM p.policy_domain
+                  AND f2.result_type IS NOT DISTINCT FROM f.result_type
+                  AND f2.sending_mta_ip IS NOT DISTINCT FROM f.sending_mta_ip
+                  AND f2.receiving_mx_hostname IS NOT DISTINCT FROM f.receiving_mx_hostname
+                  AND f2.receiving_ip IS NOT DISTINCT FROM f.receiving_ip
+                  AND (coalesce(f2.failed_session_count, 0) > coalesce(f.failed_session_count, 0)
+                       OR (coalesce(f2.failed_session_count, 0) = coalesce(f.failed_session_count, 0)
+                           AND f2.id < f.id)))
+            THEN 0 ELSE coalesce(f.failed_session_count, 0) END
     FROM tlsrpt.rollup_pending r
     JOIN tlsrpt.policy p ON p.report = r.id
     JOIN tlsrpt.failure f ON f.policy = p.id
@@ -410,14 +497,15 @@ WHERE x.authenticated OR NOT (SELECT tlsrpt.authenticated_only());
 
 CREATE VIEW tlsrpt.failure_daily AS
 SELECT day, day_start, policy_domain, result_type, receiving_mx_hostname, organization_name,
-       sum(failed_sessions)::bigint AS failed_sessions,
-       count(*) AS failure_rows
+       sum(counted_sessions) AS failed_sessions,
+       count(*) AS failure_rows,
+       bool_and(host_report) AS host_report
 FROM tlsrpt.failure_row
 GROUP BY day, day_start, policy_domain, result_type, receiving_mx_hostname, organization_name;
 
 CREATE VIEW tlsrpt.top_sending_ip AS
 SELECT sending_mta_ip,
-       sum(failed_sessions)::bigint AS failed_sessions,
+       sum(counted_sessions) AS failed_sessions,
        array_agg(DISTINCT policy_domain) FILTER (WHERE policy_domain IS NOT NULL) AS policy_domains,
        array_agg(DISTINCT result_type) FILTER (WHERE result_type IS NOT NULL) AS result_types,
        array_agg(DISTINCT organization_name) FILTER (WHERE organization_name IS NOT NULL) AS organizations,
@@ -430,7 +518,7 @@ ORDER BY failed_sessions DESC, sending_mta_ip;
 
 CREATE VIEW tlsrpt.top_receiving_ip AS
 SELECT receiving_ip,
-       sum(failed_sessions)::bigint AS failed_sessions,
+       sum(counted_sessions) AS failed_sessions,
        array_agg(DISTINCT receiving_mx_hostname) FILTER (WHERE receiving_mx_hostname IS NOT NULL) AS receiving_mx_hostnames,
        array_agg(DISTINCT policy_domain) FILTER (WHERE policy_domain IS NOT NULL) AS policy_domains,
        array_agg(DISTINCT result_type) FILTER (WHERE result_type IS NOT NULL) AS result_types,
@@ -452,7 +540,8 @@ FROM (SELECT organization_name, policy_domain, sum(reports)::bigint AS reports, 
             FROM tlsrpt.rollup_latest WHERE auth_only = (SELECT tlsrpt.authenticated_only())
             UNION ALL
             SELECT * FROM tlsrpt.latest_rows(ARRAY(SELECT id FROM tlsrpt.rollup_pending),
-                                             (SELECT tlsrpt.authenticated_only()))) u
+                                             (SELECT tlsrpt.authenticated_only()))
+            WHERE EXISTS (SELECT FROM tlsrpt.rollup_pending)) u
       GROUP BY organization_name, policy_domain) c
 JOIN tlsrpt.report r ON r.id = c.latest_report
 WHERE NOT (SELECT rebuild FROM tlsrpt.rollup_state)
@@ -468,10 +557,8 @@ FROM (SELECT s.day, s.day_start, s.policy_domain, s.mode, s.max_age, s.reports, 
       UNION ALL
       SELECT y.day, y.day::timestamp AT TIME ZONE 'UTC', y.policy_domain, y.mode, y.max_age, y.reports, y.reporters
       FROM tlsrpt.sts_daily_rows(ARRAY(SELECT day FROM tlsrpt.rollup_pending_day),
-                                 (SELECT tlsrpt.authenticated_only())) AS y) x;
-
--- arrays end to end (NULLs skipped), for the reporters of several rollup rows
-CREATE AGGREGATE tlsrpt.array_concat(anycompatiblearray) (sfunc = array_cat, stype = anycompatiblearray);
+                                 (SELECT tlsrpt.authenticated_only())) AS y
+      WHERE EXISTS (SELECT FROM tlsrpt.rollup_pending_day)) x;
 
 CREATE VIEW tlsrpt.sts_policy_history AS
 SELECT policy_domain, mode, max_age, mx, min(first_seen) AS first_seen, max(last_seen) AS last_seen,
@@ -481,31 +568,33 @@ FROM (SELECT policy_domain, mode, max_age, mx, first_seen, last_seen, reports, r
       FROM tlsrpt.rollup_sts_history WHERE auth_only = (SELECT tlsrpt.authenticated_only())
       UNION ALL
       SELECT * FROM tlsrpt.sts_history_rows(ARRAY(SELECT id FROM tlsrpt.rollup_pending),
-                                            (SELECT tlsrpt.authenticated_only()))) u
+                                            (SELECT tlsrpt.authenticated_only()))
+      WHERE EXISTS (SELECT FROM tlsrpt.rollup_pending)) u
 GROUP BY policy_domain, mode, max_age, mx
 HAVING NOT (SELECT rebuild FROM tlsrpt.rollup_state)
 UNION ALL
 SELECT * FROM tlsrpt.sts_policy_history_plain WHERE (SELECT rebuild FROM tlsrpt.rollup_state);
 
 -- ---------------------------------------------------------------- alerts
--- Same parameters, columns and rows as in version 3; they read failure_row
+-- Same parameters, columns and rows as in version 4; they read failure_row
 -- (failure_fact) instead of joining every failure row to its report, and
--- "a result type never seen before" is one grouping, not an anti-join.
+-- "a result type not seen before" is one grouping, not an anti-join.
 
--- the version 3 definitions, for comparison
+-- the version 4 definitions, for comparison
 CREATE FUNCTION tlsrpt.alert_new_result_type_plain(recent interval DEFAULT '1 day',
                                              history interval DEFAULT '90 days')
-RETURNS TABLE (policy_domain text, result_type text, failed_sessions bigint,
+RETURNS TABLE (policy_domain text, result_type text, failed_sessions numeric,
                receiving_mx_hostnames text[], organizations text[])
 LANGUAGE sql STABLE
 AS $$
     WITH f AS (
-        SELECT policy_domain, result_type, failed_sessions, receiving_mx_hostname, organization_name,
-               received_at > now() - alert_new_result_type_plain.recent AS is_recent
+        SELECT policy_domain, result_type, counted_sessions, receiving_mx_hostname, organization_name,
+               tlsrpt.is_recent(date_end, received_at, alert_new_result_type_plain.recent) AS is_recent
         FROM tlsrpt.failure_detail
-        WHERE received_at > now() - alert_new_result_type_plain.recent - alert_new_result_type_plain.history
+        WHERE coalesce(date_end, received_at)
+              > now() - alert_new_result_type_plain.recent - interval '1 day' - alert_new_result_type_plain.history
     )
-    SELECT n.policy_domain, n.result_type, sum(n.failed_sessions)::bigint,
+    SELECT n.policy_domain, n.result_type, sum(n.counted_sessions),
            coalesce(array_agg(DISTINCT n.receiving_mx_hostname) FILTER (WHERE n.receiving_mx_hostname IS NOT NULL), '{}'),
            coalesce(array_agg(DISTINCT n.organization_name) FILTER (WHERE n.organization_name IS NOT NULL), '{}')
     FROM f n
@@ -522,31 +611,32 @@ CREATE FUNCTION tlsrpt.alert_critical_failure_plain(recent interval DEFAULT '1 d
     result_types text[] DEFAULT ARRAY['certificate-expired', 'certificate-host-mismatch',
                                       'starttls-not-supported'])
 RETURNS TABLE (policy_domain text, result_type text, receiving_mx_hostname text,
-               failed_sessions bigint, organizations text[])
+               failed_sessions numeric, organizations text[])
 LANGUAGE sql STABLE
 AS $$
-    SELECT policy_domain, result_type, receiving_mx_hostname, sum(failed_sessions)::bigint,
+    SELECT policy_domain, result_type, receiving_mx_hostname, sum(counted_sessions),
            coalesce(array_agg(DISTINCT organization_name) FILTER (WHERE organization_name IS NOT NULL), '{}')
     FROM tlsrpt.failure_detail
-    WHERE received_at > now() - alert_critical_failure_plain.recent
-      AND result_type = ANY (alert_critical_failure_plain.result_types)
+    WHERE tlsrpt.is_recent(date_end, received_at, alert_critical_failure_plain.recent)
+      AND lower(result_type) IN (SELECT lower(t) FROM unnest(alert_critical_failure_plain.result_types) AS t)
     GROUP BY policy_domain, result_type, receiving_mx_hostname
     ORDER BY 1, 2, 3
 $$;
 
 CREATE OR REPLACE FUNCTION tlsrpt.alert_new_result_type(recent interval DEFAULT '1 day',
                                                         history interval DEFAULT '90 days')
-RETURNS TABLE (policy_domain text, result_type text, failed_sessions bigint,
+RETURNS TABLE (policy_domain text, result_type text, failed_sessions numeric,
                receiving_mx_hostnames text[], organizations text[])
 LANGUAGE sql STABLE
 AS $$
-    SELECT policy_domain, result_type, sum(failed_sessions)::bigint,
+    SELECT policy_domain, result_type, sum(counted_sessions),
            coalesce(array_agg(DISTINCT receiving_mx_hostname) FILTER (WHERE receiving_mx_hostname IS NOT NULL), '{}'),
            coalesce(array_agg(DISTINCT organization_name) FILTER (WHERE organization_name IS NOT NULL), '{}')
     FROM tlsrpt.failure_row
-    WHERE received_at > now() - alert_new_result_type.recent - alert_new_result_type.history
+    WHERE coalesce(date_end, received_at)
+          > now() - alert_new_result_type.recent - interval '1 day' - alert_new_result_type.history
     GROUP BY policy_domain, result_type
-    HAVING bool_and(received_at > now() - alert_new_result_type.recent)
+    HAVING bool_and(tlsrpt.is_recent(date_end, received_at, alert_new_result_type.recent))
     ORDER BY 1, 2
 $$;
 
@@ -554,14 +644,15 @@ CREATE OR REPLACE FUNCTION tlsrpt.alert_critical_failure(recent interval DEFAULT
     result_types text[] DEFAULT ARRAY['certificate-expired', 'certificate-host-mismatch',
                                       'starttls-not-supported'])
 RETURNS TABLE (policy_domain text, result_type text, receiving_mx_hostname text,
-               failed_sessions bigint, organizations text[])
+               failed_sessions numeric, organizations text[])
 LANGUAGE sql STABLE
 AS $$
-    SELECT policy_domain, result_type, receiving_mx_hostname, sum(failed_sessions)::bigint,
+    SELECT policy_domain, result_type, receiving_mx_hostname, sum(counted_sessions),
            coalesce(array_agg(DISTINCT organization_name) FILTER (WHERE organization_name IS NOT NULL), '{}')
     FROM tlsrpt.failure_row
     WHERE received_at > now() - alert_critical_failure.recent
-      AND result_type = ANY (alert_critical_failure.result_types)
+      AND tlsrpt.is_recent(date_end, received_at, alert_critical_failure.recent)
+      AND lower(result_type) IN (SELECT lower(t) FROM unnest(alert_critical_failure.result_types) AS t)
     GROUP BY policy_domain, result_type, receiving_mx_hostname
     ORDER BY 1, 2, 3
 $$;
