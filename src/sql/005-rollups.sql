@@ -23,6 +23,9 @@ WHERE authenticated OR NOT (SELECT tlsrpt.authenticated_only());
 CREATE INDEX report_day_idx ON tlsrpt.report
     (((coalesce(date_start, date_end, received_at) AT TIME ZONE 'UTC')::date));
 CREATE INDEX report_date_end_idx ON tlsrpt.report (date_end);
+-- what --purge-older-than cuts on: each batch an index range, not a scan past
+-- the rows the batches before it deleted
+CREATE INDEX report_period_end_idx ON tlsrpt.report ((coalesce(date_end, received_at)));
 -- lower(policy_type) = 'sts' is most policies, not 0.5 %: statistics on it
 CREATE STATISTICS policy_type_lower_stats ON (lower(policy_type)) FROM tlsrpt.policy;
 
