@@ -30,6 +30,8 @@ PAIRS=(
 	"failure_row|SELECT failure, report, day, day_start, organization_name, date_start, date_end, received_at, policy_type, policy_domain, result_type, sending_mta_ip, receiving_mx_hostname, receiving_ip, failed_sessions, counted_sessions, host_report FROM tlsrpt.failure_row|SELECT failure, report, day, day_start, organization_name, date_start, date_end, received_at, policy_type, policy_domain, result_type, sending_mta_ip, receiving_mx_hostname, receiving_ip, failed_sessions, counted_sessions, host_report FROM tlsrpt.failure_detail"
 	"alert_new_result_type|SELECT * FROM tlsrpt.alert_new_result_type('1 day')|SELECT * FROM tlsrpt.alert_new_result_type_plain('1 day')"
 	"alert_new_result_type (3 days)|SELECT * FROM tlsrpt.alert_new_result_type('3 days', '5 days')|SELECT * FROM tlsrpt.alert_new_result_type_plain('3 days', '5 days')"
+	"alert_silent_reporter|SELECT * FROM tlsrpt.alert_silent_reporter()|SELECT * FROM tlsrpt.alert_silent_reporter_plain()"
+	"alert_silent_reporter (1 day)|SELECT * FROM tlsrpt.alert_silent_reporter('1 day', '20 days', 2)|SELECT * FROM tlsrpt.alert_silent_reporter_plain('1 day', '20 days', 2)"
 	"alert_critical_failure|SELECT * FROM tlsrpt.alert_critical_failure('3 days')|SELECT * FROM tlsrpt.alert_critical_failure_plain('3 days')"
 )
 

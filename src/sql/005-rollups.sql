@@ -154,6 +154,7 @@ CREATE TABLE tlsrpt.rollup_latest (
     first_seen        timestamptz,
     latest_at         timestamptz,    -- coalesce(date_end, received_at) of the latest
     latest_report     bigint NOT NULL,
+    max_date_end      timestamptz,    -- for alert_silent_reporter
     CONSTRAINT rollup_latest_key UNIQUE NULLS NOT DISTINCT (auth_only, organization_name, policy_domain)
 );
 
@@ -239,12 +240,13 @@ $$;
 -- latest_report's figures of some reports, per (organization, policy domain)
 CREATE FUNCTION tlsrpt.latest_rows(reports bigint[], auth boolean)
 RETURNS TABLE (organization_name text, policy_domain text, reports bigint, first_seen timestamptz,
-               latest_at timestamptz, latest_report bigint)
+               latest_at timestamptz, latest_report bigint, max_date_end timestamptz)
 LANGUAGE sql STABLE
 AS $$
     SELECT r.organization_name, p.policy_domain, count(*), min(coalesce(r.date_start, r.received_at)),
            (array_agg(coalesce(r.date_end, r.received_at) ORDER BY coalesce(r.date_end, r.received_at) DESC, r.id DESC))[1],
-           (array_agg(r.id ORDER BY coalesce(r.date_end, r.received_at) DESC, r.id DESC))[1]
+           (array_agg(r.id ORDER BY coalesce(r.date_end, r.received_at) DESC, r.id DESC))[1],
+           max(r.date_end)
     FROM (SELECT DISTINCT report, policy_domain FROM tlsrpt.policy
           WHERE report = ANY (latest_rows.reports) AND cardinality(latest_rows.reports) > 0) p
     JOIN tlsrpt.report r ON r.id = p.report
@@ -345,7 +347,8 @@ BEGIN
     END IF;
     FOREACH a IN ARRAY ARRAY[false, true] LOOP
         INSERT INTO tlsrpt.rollup_latest AS l
-        SELECT a, x.organization_name, x.policy_domain, x.reports, x.first_seen, x.latest_at, x.latest_report
+        SELECT a, x.organization_name, x.policy_domain, x.reports, x.first_seen, x.latest_at, x.latest_report,
+               x.max_date_end
         FROM tlsrpt.latest_rows(new_ids, a) AS x
         ON CONFLICT ON CONSTRAINT rollup_latest_key DO UPDATE SET
             reports = l.reports + excluded.reports,
@@ -353,7 +356,8 @@ BEGIN
             latest_at = CASE WHEN (excluded.latest_at, excluded.latest_report) > (l.latest_at, l.latest_report)
                                   OR l.latest_at IS NULL THEN excluded.latest_at ELSE l.latest_at END,
             latest_report = CASE WHEN (excluded.latest_at, excluded.latest_report) > (l.latest_at, l.latest_report)
-                                      OR l.latest_at IS NULL THEN excluded.latest_report ELSE l.latest_report END;
+                                      OR l.latest_at IS NULL THEN excluded.latest_report ELSE l.latest_report END,
+            max_date_end = greatest(l.max_date_end, excluded.max_date_end);
         INSERT INTO tlsrpt.rollup_sts_history AS h
         SELECT a, x.policy_domain, x.mode, x.max_age, x.mx, x.first_seen, x.last_seen, x.reports, x.reporters
         FROM tlsrpt.sts_history_rows(new_ids, a) AS x
@@ -539,7 +543,7 @@ SELECT c.organization_name, c.policy_domain, r.id AS report, r.report_id, r.cont
        now() - coalesce(r.date_end, r.received_at) AS silent_for
 FROM (SELECT organization_name, policy_domain, sum(reports)::bigint AS reports, min(first_seen) AS first_seen,
              (array_agg(latest_report ORDER BY latest_at DESC, latest_report DESC))[1] AS latest_report
-      FROM (SELECT organization_name, policy_domain, reports, first_seen, latest_at, latest_report
+      FROM (SELECT organization_name, policy_domain, reports, first_seen, latest_at, latest_report, max_date_end
             FROM tlsrpt.rollup_latest WHERE auth_only = (SELECT tlsrpt.authenticated_only())
             UNION ALL
             SELECT * FROM tlsrpt.latest_rows(ARRAY(SELECT id FROM tlsrpt.rollup_pending),
@@ -658,4 +662,73 @@ AS $$
       AND lower(result_type) IN (SELECT lower(t) FROM unnest(alert_critical_failure.result_types) AS t)
     GROUP BY policy_domain, result_type, receiving_mx_hostname
     ORDER BY 1, 2, 3
+$$;
+
+-- the version 3 definition, for comparison
+CREATE FUNCTION tlsrpt.alert_silent_reporter_plain(silence interval DEFAULT '3 days',
+                                             lookback interval DEFAULT '30 days',
+                                             min_reports integer DEFAULT 3)
+RETURNS TABLE (organization_name text, policy_domain text, last_date_end timestamptz,
+               silent_for interval, reports bigint)
+LANGUAGE sql STABLE
+AS $$
+    WITH d AS (
+        SELECT r.organization_name, p.policy_domain, r.date_end,
+               (r.date_start AT TIME ZONE 'UTC')::date AS day
+        FROM tlsrpt.scoped_report r
+        JOIN tlsrpt.policy p ON p.report = r.id
+        WHERE r.date_end > now() - alert_silent_reporter_plain.lookback
+          AND r.date_start IS NOT NULL
+    )
+    SELECT d.organization_name, d.policy_domain, max(d.date_end), now() - max(d.date_end),
+           count(DISTINCT d.day)
+    FROM d
+    GROUP BY d.organization_name, d.policy_domain
+    HAVING count(DISTINCT d.day) >= greatest(alert_silent_reporter_plain.min_reports, 2)
+       AND (max(d.day) - min(d.day))::numeric / (count(DISTINCT d.day) - 1) <= 2
+       AND max(d.date_end) < now() - alert_silent_reporter_plain.silence
+    ORDER BY 1, 2
+$$;
+-- Only the (organization, policy domain) pairs whose latest date_end is older
+-- than silence can be silent (rollup_latest.max_date_end; those of pending
+-- reports too): their reports are read, not every report of the lookback.
+-- Between a purge and the next refresh() the plain definition answers.
+CREATE OR REPLACE FUNCTION tlsrpt.alert_silent_reporter(silence interval DEFAULT '3 days',
+                                                        lookback interval DEFAULT '30 days',
+                                                        min_reports integer DEFAULT 3)
+RETURNS TABLE (organization_name text, policy_domain text, last_date_end timestamptz,
+               silent_for interval, reports bigint)
+LANGUAGE sql STABLE
+AS $$
+    WITH c AS (
+        SELECT l.organization_name, l.policy_domain FROM tlsrpt.rollup_latest l
+        WHERE l.auth_only = (SELECT tlsrpt.authenticated_only())
+          AND l.max_date_end < now() - alert_silent_reporter.silence
+        UNION
+        SELECT r.organization_name, p.policy_domain
+        FROM tlsrpt.rollup_pending r JOIN tlsrpt.policy p ON p.report = r.id
+    ), d AS (
+        SELECT r.organization_name, p.policy_domain, r.date_end,
+               (r.date_start AT TIME ZONE 'UTC')::date AS day
+        FROM c
+        JOIN tlsrpt.policy p ON p.policy_domain = c.policy_domain
+                             OR (p.policy_domain IS NULL AND c.policy_domain IS NULL)
+        JOIN tlsrpt.scoped_report r ON r.id = p.report
+        WHERE r.organization_name IS NOT DISTINCT FROM c.organization_name
+          AND r.date_end > now() - alert_silent_reporter.lookback
+          AND r.date_start IS NOT NULL
+    )
+    SELECT d.organization_name, d.policy_domain, max(d.date_end), now() - max(d.date_end),
+           count(DISTINCT d.day)
+    FROM d
+    WHERE NOT (SELECT rebuild FROM tlsrpt.rollup_state)
+    GROUP BY d.organization_name, d.policy_domain
+    HAVING count(DISTINCT d.day) >= greatest(alert_silent_reporter.min_reports, 2)
+       AND (max(d.day) - min(d.day))::numeric / (count(DISTINCT d.day) - 1) <= 2
+       AND max(d.date_end) < now() - alert_silent_reporter.silence
+    UNION ALL
+    SELECT * FROM tlsrpt.alert_silent_reporter_plain(alert_silent_reporter.silence, alert_silent_reporter.lookback,
+                                                     alert_silent_reporter.min_reports)
+    WHERE (SELECT rebuild FROM tlsrpt.rollup_state)
+    ORDER BY 1, 2
 $$;
