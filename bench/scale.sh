@@ -57,7 +57,9 @@ echo "load: $(psql -Atc "SELECT (SELECT count(*) FROM tlsrpt.report) || ' report
 	(SELECT count(DISTINCT policy_domain) FROM tlsrpt.policy) || ' policy domains, ' ||
 	pg_size_pretty(pg_database_size(current_database()))") in" \
 	"$(python3 -c "print('%.0f s' % ($t1 - $t0))") ($(grep -c '^From ' "$mbox") messages, backfill)"
+has_refresh=0
 if psql -Atc "SELECT to_regprocedure('tlsrpt.refresh()') IS NOT NULL" | grep -q t; then
+	has_refresh=1
 	t0=$(date +%s.%N)
 	psql -Atc "SELECT tlsrpt.refresh()" >/dev/null || exit 1
 	t1=$(date +%s.%N)
@@ -134,6 +136,12 @@ t = sorted(float(x) for x in open(sys.argv[1]))
 print("median %.1f ms, p90 %.1f ms (%d deliveries)" % (statistics.median(t), t[int(0.9 * (len(t) - 1))], len(t)))' "$1"
 }
 deliver 1 150 >"$W/base.ms" || exit 1
+if [ "$has_refresh" = 1 ]; then
+	t0=$(date +%s.%N)
+	n=$(psql -Atc "SELECT tlsrpt.refresh()")
+	t1=$(date +%s.%N)
+	echo "tlsrpt.refresh() after $n deliveries: $(python3 -c "print('%.0f ms, %.2f ms a report' % (($t1 - $t0) * 1000, ($t1 - $t0) * 1000 / max($n, 1)))")"
+fi
 deliver 151 400 >"$W/purge.ms" &
 dpid=$!
 sleep 0.2
@@ -145,3 +153,9 @@ wait "$dpid"
 echo "--purge-older-than 300: $(cat "$W/purge.out") in $(python3 -c "print('%.1f s' % ($t1 - $t0))")"
 echo "   deliveries alone:        $(stats "$W/base.ms")"
 echo "   deliveries beside purge: $(stats "$W/purge.ms")"
+if [ "$has_refresh" = 1 ]; then
+	t0=$(date +%s.%N)
+	n=$(psql -Atc "SELECT tlsrpt.refresh()")
+	t1=$(date +%s.%N)
+	echo "tlsrpt.refresh() after the purge (the purged days, latest_report and the history again): $(python3 -c "print('%.1f s' % ($t1 - $t0))")"
+fi

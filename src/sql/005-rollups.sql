@@ -26,6 +26,8 @@ CREATE INDEX report_date_end_idx ON tlsrpt.report (date_end);
 -- what --purge-older-than cuts on: each batch an index range, not a scan past
 -- the rows the batches before it deleted
 CREATE INDEX report_period_end_idx ON tlsrpt.report ((coalesce(date_end, received_at)));
+-- --summary --domain compares lower(policy_domain)
+CREATE INDEX policy_domain_lower_idx ON tlsrpt.policy (lower(policy_domain));
 -- lower(policy_type) = 'sts' is most policies, not 0.5 %: statistics on it
 CREATE STATISTICS policy_type_lower_stats ON (lower(policy_type)) FROM tlsrpt.policy;
 
@@ -209,17 +211,19 @@ LANGUAGE sql STABLE
 AS $$
     WITH p AS (
         SELECT p.report, r.organization_name, p.policy_domain, r.date_start, r.date_end, p.policy_string
-        FROM tlsrpt.policy p JOIN tlsrpt.report r ON r.id = p.report
-        WHERE p.report = ANY (reports) AND lower(p.policy_type) = 'sts' AND (r.authenticated OR NOT auth)
-          AND cardinality(reports) > 0
+        FROM unnest(reports) AS u(id)
+        JOIN tlsrpt.policy p ON p.report = u.id
+        JOIN tlsrpt.report r ON r.id = p.report
+        WHERE lower(p.policy_type) = 'sts' AND (r.authenticated OR NOT auth)
     ), s AS (
         SELECT d.policy_string, x.mode, x.max_age,
                (SELECT coalesce(array_agg(DISTINCT m ORDER BY m), '{}') FROM unnest(x.mx) AS m) AS mx
-        FROM (SELECT DISTINCT policy_string FROM p) d
+        FROM (SELECT DISTINCT coalesce(policy_string, '{}') AS policy_string FROM p) d
         CROSS JOIN LATERAL tlsrpt.sts_parse(d.policy_string) AS x
     )
+    -- (a NULL policy_string parses as an empty one; = so that the join hashes)
     SELECT p.report, p.organization_name, p.policy_domain, p.date_start, p.date_end, s.mode, s.max_age, s.mx
-    FROM p JOIN s ON s.policy_string IS NOT DISTINCT FROM p.policy_string
+    FROM p JOIN s ON s.policy_string = coalesce(p.policy_string, '{}')
 $$;
 
 CREATE FUNCTION tlsrpt.sts_daily_rows(days date[], auth boolean)
@@ -247,8 +251,8 @@ AS $$
            (array_agg(coalesce(r.date_end, r.received_at) ORDER BY coalesce(r.date_end, r.received_at) DESC, r.id DESC))[1],
            (array_agg(r.id ORDER BY coalesce(r.date_end, r.received_at) DESC, r.id DESC))[1],
            max(r.date_end)
-    FROM (SELECT DISTINCT report, policy_domain FROM tlsrpt.policy
-          WHERE report = ANY (latest_rows.reports) AND cardinality(latest_rows.reports) > 0) p
+    FROM (SELECT DISTINCT p.report, p.policy_domain
+          FROM unnest(latest_rows.reports) AS u(id) JOIN tlsrpt.policy p ON p.report = u.id) p
     JOIN tlsrpt.report r ON r.id = p.report
     WHERE r.authenticated OR NOT auth
     GROUP BY 1, 2
@@ -300,7 +304,7 @@ BEGIN
     -- days to compute again: those of the new reports and those a DELETE touched
     SELECT coalesce(array_agg(DISTINCT d), '{}') INTO days FROM (
         SELECT (coalesce(date_start, date_end, received_at) AT TIME ZONE 'UTC')::date AS d
-        FROM tlsrpt.report WHERE id = ANY (new_ids)
+        FROM tlsrpt.report WHERE id IN (SELECT unnest(new_ids))
         UNION ALL SELECT day FROM tlsrpt.rollup_dirty_day) x;
     DELETE FROM tlsrpt.rollup_dirty_day;
 
@@ -337,7 +341,7 @@ BEGIN
     JOIN tlsrpt.policy p ON p.report = r.id
     JOIN tlsrpt.failure f ON f.policy = p.id
     CROSS JOIN LATERAL (SELECT (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date AS day) d
-    WHERE r.id = ANY (new_ids)
+    WHERE r.id IN (SELECT unnest(new_ids))
     ON CONFLICT DO NOTHING;
 
     IF st.rebuild THEN
