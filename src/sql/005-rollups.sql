@@ -146,6 +146,40 @@ CREATE INDEX failure_fact_period_idx ON tlsrpt.failure_fact ((coalesce(date_end,
 -- the policy domains that are host reports' (is_host_report): computed again
 -- by every refresh() (a new report can make an old domain one)
 CREATE TABLE tlsrpt.rollup_host_domain (policy_domain text PRIMARY KEY);
+-- every name an MX could be known by for a policy domain: mx-host entries
+-- (wild: "*.parent" patterns match) and failures' receiving MX names
+CREATE TABLE tlsrpt.rollup_mx_name (
+    name          text NOT NULL,
+    policy_domain text,
+    wild          boolean NOT NULL,
+    CONSTRAINT rollup_mx_name_key UNIQUE NULLS NOT DISTINCT (name, policy_domain, wild)
+);
+
+-- The MX names of some reports, and which of the given policy domains they
+-- make host reports (is_host_report's rule, for a set at once).
+CREATE FUNCTION tlsrpt.mx_names(reports bigint[])
+RETURNS TABLE (name text, policy_domain text, wild boolean)
+LANGUAGE sql STABLE
+AS $$
+    SELECT DISTINCT m, p.policy_domain, true
+    FROM unnest(reports) AS u(id) JOIN tlsrpt.policy p ON p.report = u.id CROSS JOIN unnest(p.mx_host) AS m
+    WHERE m IS NOT NULL
+    UNION
+    SELECT DISTINCT f.receiving_mx_hostname, p.policy_domain, false
+    FROM unnest(reports) AS u(id) JOIN tlsrpt.policy p ON p.report = u.id JOIN tlsrpt.failure f ON f.policy = p.id
+    WHERE f.receiving_mx_hostname IS NOT NULL
+$$;
+
+CREATE FUNCTION tlsrpt.host_domains(domains text[], names tlsrpt.rollup_mx_name[])
+RETURNS SETOF text
+LANGUAGE sql STABLE
+AS $$
+    SELECT DISTINCT d FROM unnest(domains) AS d
+    WHERE d IS NOT NULL AND EXISTS (
+        SELECT 1 FROM unnest(names) AS n
+        WHERE n.policy_domain IS DISTINCT FROM d
+          AND (n.name = d OR (n.wild AND strpos(d, '.') > 0 AND n.name = '*.' || substr(d, strpos(d, '.') + 1))))
+$$;
 
 -- latest_report: per (organization, policy domain), the latest report
 CREATE TABLE tlsrpt.rollup_latest (
@@ -373,11 +407,15 @@ BEGIN
                          FROM unnest(h.reporters || excluded.reporters) AS o);
     END LOOP;
 
-    -- host reports: every policy domain, again (cheap: one index probe or two each)
+    -- host reports: every policy domain against every MX name, again
+    IF st.rebuild THEN
+        TRUNCATE tlsrpt.rollup_mx_name;
+    END IF;
+    INSERT INTO tlsrpt.rollup_mx_name SELECT * FROM tlsrpt.mx_names(new_ids) ON CONFLICT DO NOTHING;
     DELETE FROM tlsrpt.rollup_host_domain;
     INSERT INTO tlsrpt.rollup_host_domain
-    SELECT DISTINCT l.policy_domain FROM tlsrpt.rollup_latest l
-    WHERE NOT l.auth_only AND l.policy_domain IS NOT NULL AND tlsrpt.is_host_report(NULL, l.policy_domain);
+    SELECT tlsrpt.host_domains(ARRAY(SELECT DISTINCT l.policy_domain FROM tlsrpt.rollup_latest l WHERE NOT l.auth_only),
+                               ARRAY(SELECT n FROM tlsrpt.rollup_mx_name n));
 
     UPDATE tlsrpt.rollup_state SET watermark = greatest(watermark, coalesce(top, 0)), rebuild = false,
            refreshed_at = now();
@@ -411,7 +449,7 @@ AS $$
 BEGIN
     TRUNCATE tlsrpt.rollup_daily_domain, tlsrpt.rollup_sts_daily, tlsrpt.failure_fact,
              tlsrpt.rollup_latest, tlsrpt.rollup_sts_history, tlsrpt.rollup_gap, tlsrpt.rollup_dirty_day,
-             tlsrpt.rollup_host_domain;
+             tlsrpt.rollup_host_domain, tlsrpt.rollup_mx_name;
     UPDATE tlsrpt.rollup_state SET watermark = 0, rebuild = false;
 END
 $$;
@@ -432,13 +470,29 @@ CREATE TRIGGER rollup_truncated AFTER TRUNCATE ON tlsrpt.report
 -- Each: the rollup rows, except for the days (or keys) with something pending,
 -- plus those computed from the tables.
 
--- everything rolled up, nothing deleted since: the rollups' host domains hold
-CREATE FUNCTION tlsrpt.rollup_current() RETURNS boolean
+
+-- The host domains now: those of the last refresh(), and those the pending
+-- reports make (a report only ever adds some); after a purge, until the next
+-- refresh(), everything is read again.
+CREATE FUNCTION tlsrpt.host_domain_now() RETURNS SETOF text
 LANGUAGE sql STABLE
 AS $$
-    SELECT NOT (SELECT rebuild FROM tlsrpt.rollup_state)
-       AND NOT EXISTS (SELECT FROM tlsrpt.rollup_pending_ids())
-       AND NOT EXISTS (SELECT FROM tlsrpt.rollup_dirty_day)
+    SELECT policy_domain FROM tlsrpt.rollup_host_domain
+    WHERE NOT (SELECT rebuild FROM tlsrpt.rollup_state)
+    UNION ALL
+    SELECT tlsrpt.host_domains(
+               ARRAY(SELECT DISTINCT l.policy_domain FROM tlsrpt.rollup_latest l WHERE NOT l.auth_only
+                     UNION SELECT p.policy_domain FROM tlsrpt.rollup_pending r JOIN tlsrpt.policy p ON p.report = r.id),
+               ARRAY(SELECT n FROM tlsrpt.rollup_mx_name n
+                     UNION SELECT (x.name, x.policy_domain, x.wild)::tlsrpt.rollup_mx_name
+                     FROM tlsrpt.mx_names(ARRAY(SELECT id FROM tlsrpt.rollup_pending)) AS x))
+    WHERE NOT (SELECT rebuild FROM tlsrpt.rollup_state) AND EXISTS (SELECT FROM tlsrpt.rollup_pending)
+    UNION ALL
+    SELECT tlsrpt.host_domains(
+               ARRAY(SELECT DISTINCT policy_domain FROM tlsrpt.policy),
+               ARRAY(SELECT (x.name, x.policy_domain, x.wild)::tlsrpt.rollup_mx_name
+                     FROM tlsrpt.mx_names(ARRAY(SELECT id FROM tlsrpt.report)) AS x))
+    WHERE (SELECT rebuild FROM tlsrpt.rollup_state)
 $$;
 
 -- arrays end to end (NULLs skipped), for the reporters of several rollup rows
@@ -454,9 +508,7 @@ SELECT x.day, x.day_start, x.policy_domain,
        sum(x.reports)::bigint AS reports,
        x.host_report
 FROM (SELECT u.day, u.day_start, u.policy_domain, u.successful, u.failed, u.sessions, u.reporter_names, u.reports,
-             coalesce(NOT u.has_sts AND CASE WHEN (SELECT tlsrpt.rollup_current())
-                                             THEN u.policy_domain IN (SELECT policy_domain FROM tlsrpt.rollup_host_domain)
-                                             ELSE tlsrpt.is_host_report(NULL, u.policy_domain) END, false) AS host_report
+             coalesce(NOT u.has_sts AND u.policy_domain IN (SELECT tlsrpt.host_domain_now()), false) AS host_report
       FROM (SELECT d.day, d.day_start, d.policy_domain, d.has_sts, d.successful, d.failed, d.sessions,
                    d.reporter_names, d.reports
             FROM tlsrpt.rollup_daily_domain d
@@ -474,9 +526,7 @@ GROUP BY x.day, x.day_start, x.policy_domain, x.host_report;
 CREATE VIEW tlsrpt.failure_row AS
 SELECT x.*,
        coalesce(coalesce(lower(x.policy_type), '') <> 'sts'
-                AND CASE WHEN (SELECT tlsrpt.rollup_current())
-                         THEN x.policy_domain IN (SELECT policy_domain FROM tlsrpt.rollup_host_domain)
-                         ELSE tlsrpt.is_host_report(x.policy_type, x.policy_domain) END, false) AS host_report
+                AND x.policy_domain IN (SELECT tlsrpt.host_domain_now()), false) AS host_report
 FROM (
     SELECT failure, report, authenticated, day, day_start, organization_name, date_start, date_end, received_at,
            policy_type, policy_domain, result_type, sending_mta_ip, receiving_mx_hostname, receiving_ip,
