@@ -75,7 +75,7 @@ END
 $$;
 
 CREATE VIEW tlsrpt.rollup_pending AS
-SELECT r.* FROM tlsrpt.report r WHERE r.id IN (SELECT tlsrpt.rollup_pending_ids());
+SELECT r.* FROM tlsrpt.report r WHERE r.id = ANY (ARRAY(SELECT tlsrpt.rollup_pending_ids()));
 
 CREATE VIEW tlsrpt.rollup_pending_day AS
 SELECT (coalesce(date_start, date_end, received_at) AT TIME ZONE 'UTC')::date AS day FROM tlsrpt.rollup_pending
@@ -174,11 +174,12 @@ CREATE FUNCTION tlsrpt.host_domains(domains text[], names tlsrpt.rollup_mx_name[
 RETURNS SETOF text
 LANGUAGE sql STABLE
 AS $$
-    SELECT DISTINCT d FROM unnest(domains) AS d
-    WHERE d IS NOT NULL AND EXISTS (
-        SELECT 1 FROM unnest(names) AS n
-        WHERE n.policy_domain IS DISTINCT FROM d
-          AND (n.name = d OR (n.wild AND strpos(d, '.') > 0 AND n.name = '*.' || substr(d, strpos(d, '.') + 1))))
+    SELECT d FROM unnest(domains) AS d JOIN unnest(names) AS n ON n.name = d
+    WHERE n.policy_domain IS DISTINCT FROM d
+    UNION
+    SELECT d FROM unnest(domains) AS d
+    JOIN unnest(names) AS n ON n.name = '*.' || substr(d, strpos(d, '.') + 1)
+    WHERE n.wild AND strpos(d, '.') > 0 AND n.policy_domain IS DISTINCT FROM d
 $$;
 
 -- latest_report: per (organization, policy domain), the latest report
