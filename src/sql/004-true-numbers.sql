@@ -43,32 +43,28 @@ WHERE receiving_mx_hostname IS DISTINCT FROM tlsrpt.normalize_name(receiving_mx_
 UPDATE tlsrpt.failure SET result_type = tlsrpt.normalize_result_type(result_type)
 WHERE result_type IS DISTINCT FROM tlsrpt.normalize_result_type(result_type);
 
--- the host-report test looks policy domains up among the MX names
-CREATE INDEX policy_mx_host_idx ON tlsrpt.policy USING gin (mx_host);
-
 -- ---------------------------------------------------------------- host reports
+
+-- The MX host names (or "*.parent" patterns) the mx-host of a policy names for
+-- another domain than its own, in any report, whenever and whoever sent it.
+CREATE VIEW tlsrpt.mx_host_name AS
+SELECT DISTINCT m.name
+FROM tlsrpt.policy o
+CROSS JOIN LATERAL unnest(array_remove(o.mx_host, o.policy_domain)) AS m(name)
+WHERE m.name IS NOT NULL;
 
 -- A policy is a host report (RFC 8460 section 3: its policy domain is an MX
 -- host, as DANE senders and mox write them) when it is not an sts policy (an
--- MTA-STS policy belongs to a mail domain) and its policy domain is an MX host
--- of another policy domain: named in the mx-host of a policy of another domain
--- (also through a "*.parent" pattern) or as the receiving MX of a failure
--- reported for another domain. Any report counts, whenever and whoever sent it.
-CREATE FUNCTION tlsrpt.is_host_report(policy_type text, policy_domain text) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
+-- MTA-STS policy belongs to a mail domain) and its policy domain is in
+-- mx_host_name, exactly or through a "*.parent" pattern. The views below
+-- write this test inline: "x IN (SELECT ... FROM mx_host_name)" is planned as
+-- one hashed look-up per query, where a per-row EXISTS would scan the table
+-- for each policy.
+CREATE FUNCTION tlsrpt.host_pattern(policy_domain text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT coalesce(lower(is_host_report.policy_type), '') <> 'sts'
-       AND is_host_report.policy_domain IS NOT NULL
-       AND (EXISTS (SELECT 1 FROM tlsrpt.policy o
-                    WHERE o.mx_host && (ARRAY[is_host_report.policy_domain]
-                                        || CASE WHEN strpos(is_host_report.policy_domain, '.') > 0
-                                                THEN ARRAY['*.' || substr(is_host_report.policy_domain,
-                                                                          strpos(is_host_report.policy_domain, '.') + 1)]
-                                                ELSE '{}'::text[] END)
-                      AND o.policy_domain IS DISTINCT FROM is_host_report.policy_domain)
-            OR EXISTS (SELECT 1 FROM tlsrpt.failure f JOIN tlsrpt.policy o ON o.id = f.policy
-                       WHERE f.receiving_mx_hostname = is_host_report.policy_domain
-                         AND o.policy_domain IS DISTINCT FROM is_host_report.policy_domain))
+    SELECT CASE WHEN strpos(policy_domain, '.') > 0
+                THEN '*.' || substr(policy_domain, strpos(policy_domain, '.') + 1) END
 $$;
 
 -- ---------------------------------------------------------------- counting
@@ -84,7 +80,10 @@ SELECT p.id AS policy, r.id AS report,
        coalesce(p.total_failure_session_count, 0) AS failed,
        coalesce(p.total_successful_session_count, 0)::numeric
            + coalesce(p.total_failure_session_count, 0) AS sessions,
-       tlsrpt.is_host_report(p.policy_type, p.policy_domain) AS host_report
+       coalesce(lower(p.policy_type), '') <> 'sts'
+           AND (p.policy_domain IN (SELECT name FROM tlsrpt.mx_host_name)
+                OR tlsrpt.host_pattern(p.policy_domain) IN (SELECT name FROM tlsrpt.mx_host_name))
+           AS host_report
 FROM tlsrpt.scoped_report r
 JOIN tlsrpt.policy p ON p.report = r.id;
 
@@ -162,7 +161,10 @@ SELECT f.id AS failure, p.id AS policy, r.id AS report,
                        OR (coalesce(f2.failed_session_count, 0) = coalesce(f.failed_session_count, 0)
                            AND f2.id < f.id)))
             THEN 0 ELSE coalesce(f.failed_session_count, 0) END AS counted_sessions,
-       tlsrpt.is_host_report(p.policy_type, p.policy_domain) AS host_report
+       coalesce(lower(p.policy_type), '') <> 'sts'
+           AND (p.policy_domain IN (SELECT name FROM tlsrpt.mx_host_name)
+                OR tlsrpt.host_pattern(p.policy_domain) IN (SELECT name FROM tlsrpt.mx_host_name))
+           AS host_report
 FROM tlsrpt.failure f
 JOIN tlsrpt.policy p ON p.id = f.policy
 JOIN tlsrpt.scoped_report r ON r.id = p.report

@@ -16,6 +16,9 @@ received at its date_end + 1 s (the test sets received_at so).
       stored).
   Mox -> mox.example day 1 (sts, mx-host mail.mox.example), and a host report
       for mail.mox.example (tlsa) the same day, the same 20 sessions.
+  Google -> pat.example (mx-host "*.pat.example"), Mox -> a host report for
+      mx1.pat.example; Google and Microsoft (sts + tlsa) -> self.example, its
+      own MX: not a host report.
 """
 import datetime
 import json
@@ -67,6 +70,11 @@ reports = [
         fail(" Certificate-Expired ", "209.85.220.41", "MX.Dual.Example.", "198.51.100.1", 3)])]),
     ("Mox", "mox-d1", 1, [sts("mox.example", 20, 0, ["mail.mox.example"])]),
     ("Mox", "mox-h1", 1, [tlsa("mail.mox.example", 20, 0)]),
+    # a host report found through a "*." pattern; a domain that is its own MX
+    ("Google Inc.", "g-pat", 1, [sts("pat.example", 30, 0, ["*.pat.example"])]),
+    ("Mox", "mox-pat", 1, [tlsa("mx1.pat.example", 30, 0)]),
+    ("Google Inc.", "g-self", 1, [sts("self.example", 4, 0, ["self.example"])]),
+    ("Microsoft Corporation", "ms-self", 1, [sts("self.example", 4, 0), tlsa("self.example", 4, 0)]),
 ]
 
 os.makedirs(outdir, exist_ok=True)
@@ -90,13 +98,12 @@ for _, _, _, pols in reports:
         d = name(p["policy"]["policy-domain"])
         for m in p["policy"].get("mx-host", []):
             mx_of.setdefault(name(m), set()).add(d)
-        for fd in p.get("failure-details", []):
-            mx_of.setdefault(name(fd["receiving-mx-hostname"]), set()).add(d)
 
 
 def host(p):
     d = name(p["policy"]["policy-domain"])
-    return p["policy"]["policy-type"] != "sts" and bool(mx_of.get(d, set()) - {d})
+    names = [d] + (["*." + d.split(".", 1)[1]] if "." in d else [])
+    return p["policy"]["policy-type"] != "sts" and any(mx_of.get(n, set()) - {d} for n in names)
 
 
 rd = []  # one entry per report x policy domain
