@@ -143,11 +143,11 @@ CREATE INDEX failure_fact_day_start_idx ON tlsrpt.failure_fact (day_start);
 CREATE INDEX failure_fact_received_at_idx ON tlsrpt.failure_fact (received_at);
 CREATE INDEX failure_fact_period_idx ON tlsrpt.failure_fact ((coalesce(date_end, received_at)));
 
--- the policy domains that are host reports' (is_host_report): computed again
+-- the policy domains that are host reports (migration 4: named in mx_host_name): computed again
 -- by every refresh() (a new report can make an old domain one)
 CREATE TABLE tlsrpt.rollup_host_domain (policy_domain text PRIMARY KEY);
--- every name an MX could be known by for a policy domain: mx-host entries
--- (wild: "*.parent" patterns match) and failures' receiving MX names
+-- the names in the mx-host of each policy domain's policies, its own name left
+-- out (migration 4's mx_host_name; wild is always true, kept for the key)
 CREATE TABLE tlsrpt.rollup_mx_name (
     name          text NOT NULL,
     policy_domain text,
@@ -156,18 +156,15 @@ CREATE TABLE tlsrpt.rollup_mx_name (
 );
 
 -- The MX names of some reports, and which of the given policy domains they
--- make host reports (is_host_report's rule, for a set at once).
+-- make host reports (migration 4's mx_host_name rule, for a set at once).
 CREATE FUNCTION tlsrpt.mx_names(reports bigint[])
 RETURNS TABLE (name text, policy_domain text, wild boolean)
 LANGUAGE sql STABLE
 AS $$
     SELECT DISTINCT m, p.policy_domain, true
-    FROM unnest(reports) AS u(id) JOIN tlsrpt.policy p ON p.report = u.id CROSS JOIN unnest(p.mx_host) AS m
+    FROM unnest(reports) AS u(id) JOIN tlsrpt.policy p ON p.report = u.id
+    CROSS JOIN unnest(array_remove(p.mx_host, p.policy_domain)) AS m
     WHERE m IS NOT NULL
-    UNION
-    SELECT DISTINCT f.receiving_mx_hostname, p.policy_domain, false
-    FROM unnest(reports) AS u(id) JOIN tlsrpt.policy p ON p.report = u.id JOIN tlsrpt.failure f ON f.policy = p.id
-    WHERE f.receiving_mx_hostname IS NOT NULL
 $$;
 
 CREATE FUNCTION tlsrpt.host_domains(domains text[], names tlsrpt.rollup_mx_name[])
@@ -175,11 +172,8 @@ RETURNS SETOF text
 LANGUAGE sql STABLE
 AS $$
     SELECT d FROM unnest(domains) AS d JOIN unnest(names) AS n ON n.name = d
-    WHERE n.policy_domain IS DISTINCT FROM d
     UNION
-    SELECT d FROM unnest(domains) AS d
-    JOIN unnest(names) AS n ON n.name = '*.' || substr(d, strpos(d, '.') + 1)
-    WHERE n.wild AND strpos(d, '.') > 0 AND n.policy_domain IS DISTINCT FROM d
+    SELECT d FROM unnest(domains) AS d JOIN unnest(names) AS n ON n.name = tlsrpt.host_pattern(d)
 $$;
 
 -- latest_report: per (organization, policy domain), the latest report
