@@ -4,7 +4,10 @@
   gen.py mbox N FILE      an mbox of N report mails: 1-3 policies each,
                           0-20 failure rows per policy, gzip attachments
   gen.py mails N DIR      N single mails, DIR/1.eml ..., each a typical
-                          one-policy report (Google-like, 0-2 failure rows)
+                          one-policy report (Google-like, 0-2 failure rows),
+                          and DIR/1.sql ...: the same rows as one INSERT
+                          statement (CTEs: report, policies, failures) into
+                          the floor.* copies of the tables (bench/run.sh)
   gen.py big ROWS FILE    one mail whose one policy has ROWS failure rows
 
 Deterministic (fixed seed): the same arguments give the same bytes.
@@ -107,6 +110,47 @@ def mail(r, org, sub, domain, start, n, from_line):
     return "".join(out)
 
 
+def lit(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, list):
+        return "ARRAY[%s]::text[]" % ",".join(lit(x) for x in v) if v else "'{}'::text[]"
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def floor_sql(r, org, sub, domain, start, n):
+    """One statement storing what tlsrpt-ingest stores for this report."""
+    fname = "%s!%s!%d!%d.json.gz" % (sub, domain, start, start + 86399)
+    dr = r["date-range"]
+    rep = ("WITH r AS (INSERT INTO floor.report (organization_name, contact_info, report_id, date_start,"
+           " date_end, report_domain, submitter, message_id, filename, source, notes, raw)"
+           " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'mail', '{}', %s)"
+           " ON CONFLICT DO NOTHING RETURNING id)" % (
+               lit(org), lit(r.get("contact-info")), lit(r["report-id"]), lit(dr["start-datetime"]),
+               lit(dr["end-datetime"]), lit(domain), lit(sub), lit("bench-%d@%s" % (n, sub)), lit(fname),
+               lit(json.dumps(r))))
+    parts = [rep]
+    for i, pol in enumerate(r["policies"]):
+        p = pol["policy"]
+        parts.append("p%d AS (INSERT INTO floor.policy (report, policy_type, policy_domain, policy_string,"
+                     " mx_host, total_successful_session_count, total_failure_session_count)"
+                     " SELECT r.id, %s, %s, %s, %s, %d, %d FROM r RETURNING id)" % (
+                         i, lit(p["policy-type"]), lit(p["policy-domain"]), lit(p.get("policy-string", [])),
+                         lit(p.get("mx-host", [])), pol["summary"]["total-successful-session-count"],
+                         pol["summary"]["total-failure-session-count"]))
+        rows = ["(%s, %s::inet, %s, %s::inet, %d, %s)" % (
+                    lit(f["result-type"]), lit(f["sending-mta-ip"]), lit(f["receiving-mx-hostname"]),
+                    lit(f["receiving-ip"]), f["failed-session-count"], lit(f["additional-information"]))
+                for f in pol.get("failure-details", [])]
+        if rows:
+            parts.append("f%d AS (INSERT INTO floor.failure (policy, result_type, sending_mta_ip,"
+                         " receiving_mx_hostname, receiving_ip, failed_session_count, additional_information)"
+                         " SELECT p%d.id, v.* FROM p%d, (VALUES %s) AS v)" % (i, i, i, ", ".join(rows)))
+    return ",\n".join(parts) + "\nSELECT id FROM r;\n"
+
+
 def main():
     what, count, dest = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     rng = random.Random(8460)
@@ -121,6 +165,8 @@ def main():
             r = report(rng, 1000000 + n, 1, lambda: rng.randint(0, 2))
             with open("%s/%d.eml" % (dest, n + 1), "w") as f:
                 f.write(mail(*r, 1000000 + n, False))
+            with open("%s/%d.sql" % (dest, n + 1), "w") as f:
+                f.write(floor_sql(*r, 1000000 + n))
     elif what == "big":
         r = report(rng, 2000000, 1, lambda: count)
         with open(dest, "w") as f:

@@ -25,6 +25,8 @@ struct parse_ctx {
 	const struct limits *lim;
 	struct report *r;
 	struct error *e;
+	const char *aliases_noted[16]; /* the key names read as aliases, noted once each */
+	size_t n_aliases_noted;
 };
 
 static void
@@ -151,16 +153,94 @@ member(json_object *o, const char *key)
 	return NULL;
 }
 
-/* The first of several spellings that is present. */
+/* The first of several spellings that is present: keys[0] is the RFC 8460
+ * name, the others names from its drafts or from senders; reading one of
+ * those is noted on the report, once per name. */
 static json_object *
-member_alias(json_object *o, const char *const *keys)
+member_alias(struct parse_ctx *ctx, json_object *o, const char *const *keys)
 {
 	json_object *v;
 
-	for (; *keys; keys++)
-		if ((v = member(o, *keys)) != NULL)
+	for (const char *const *k = keys; *k; k++) {
+		size_t i;
+
+		if ((v = member(o, *k)) == NULL)
+			continue;
+		if (k == keys)
 			return v;
+		for (i = 0; i < ctx->n_aliases_noted && ctx->aliases_noted[i] != *k; i++)
+			;
+		if (i == ctx->n_aliases_noted && i < sizeof ctx->aliases_noted / sizeof ctx->aliases_noted[0]) {
+			ctx->aliases_noted[ctx->n_aliases_noted++] = *k;
+			note(ctx, "%s: read as %s (a name from a draft of RFC 8460 or a sender's variant)", *k, keys[0]);
+		}
+		return v;
+	}
 	return NULL;
+}
+
+/* ---- grouping keys ---- */
+
+/* A host name as a grouping key (policy-domain, mx-host, receiving-mx-hostname):
+ * ASCII white space removed, ASCII letters lowercased, trailing dots removed;
+ * NULL (s freed) when nothing is left. Non-ASCII bytes stay as sent; report.raw
+ * keeps the original. The same rule as tlsrpt.normalize_name() in
+ * src/sql/004-true-numbers.sql, which normalized the rows stored before. */
+static char *
+normalize_name(char *s)
+{
+	size_t n = 0;
+
+	if (s == NULL)
+		return NULL;
+	for (const char *p = s; *p; p++)
+		if (!strchr(" \t\n\r\f\v", *p))
+			s[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+	while (n > 0 && s[n - 1] == '.')
+		n--;
+	s[n] = '\0';
+	if (n == 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* A result type as a grouping key: ASCII white space trimmed at both ends,
+ * ASCII letters lowercased (tlsrpt.normalize_result_type()). */
+static char *
+normalize_result_type(char *s)
+{
+	size_t n, start = 0;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s);
+	while (start < n && strchr(" \t\n\r\f\v", s[start]))
+		start++;
+	while (n > start && strchr(" \t\n\r\f\v", s[n - 1]))
+		n--;
+	memmove(s, s + start, n - start);
+	s[n - start] = '\0';
+	for (char *p = s; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	if (*s == '\0') {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void
+normalize_names(struct strlist *l)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < l->n; i++)
+		if ((l->items[i] = normalize_name(l->items[i])) != NULL)
+			l->items[n++] = l->items[i];
+	l->n = n;
 }
 
 /* A scalar as text: strings as they are, numbers and booleans as written. */
@@ -449,9 +529,26 @@ get_datetime(struct parse_ctx *ctx, json_object *o, const char *name)
 
 /* ---- the report ---- */
 
+/* Key names: the RFC's first, then aliases. "mx-host-pattern" and
+ * "additional-info-uri" are the placeholders of RFC 8460 section 4.4 used as
+ * keys; "receiving-mx-host-name" is SocketLabs' spelling; the rest come from
+ * the drafts (draft-ietf-uta-smtp-tlsrpt, 2016-2018): "receiving-mta-hostname",
+ * "applied-policy" and "report-items" (-00), "success-count"/"failure-count",
+ * "success-aggregate"/"failure-aggregate" and "session-count" (2016-2017),
+ * "failure-error-code" (until 2018). A draft's "message-count" counted
+ * messages, not sessions, and is not read. */
 static const char *const k_mx_host[] = {"mx-host", "mx-host-pattern", NULL};
-static const char *const k_rcpt_mx[] = {"receiving-mx-hostname", "receiving-mx-host-name", NULL};
+static const char *const k_rcpt_mx[] = {"receiving-mx-hostname", "receiving-mx-host-name",
+					"receiving-mta-hostname", NULL};
 static const char *const k_addinfo[] = {"additional-information", "additional-info-uri", NULL};
+static const char *const k_reason[] = {"failure-reason-code", "failure-error-code", NULL};
+static const char *const k_failed[] = {"failed-session-count", "session-count", NULL};
+static const char *const k_total_ok[] = {"total-successful-session-count", "success-aggregate",
+					 "success-count", NULL};
+static const char *const k_total_failed[] = {"total-failure-session-count", "failure-aggregate",
+					     "failure-count", NULL};
+static const char *const k_policy[] = {"policy", "applied-policy", NULL};
+static const char *const k_details[] = {"failure-details", "report-items", NULL};
 
 static void
 parse_failure(struct parse_ctx *ctx, json_object *o, struct failure *f)
@@ -461,14 +558,15 @@ parse_failure(struct parse_ctx *ctx, json_object *o, struct failure *f)
 		note(ctx, "failure-details: an entry is not an object, left out");
 		return;
 	}
-	f->result_type = get_text(ctx, member(o, "result-type"), "result-type");
+	f->result_type = normalize_result_type(get_text(ctx, member(o, "result-type"), "result-type"));
 	f->sending_mta_ip = get_ip(ctx, member(o, "sending-mta-ip"), "sending-mta-ip");
-	f->receiving_mx_hostname = get_text(ctx, member_alias(o, k_rcpt_mx), "receiving-mx-hostname");
+	f->receiving_mx_hostname =
+		normalize_name(get_text(ctx, member_alias(ctx, o, k_rcpt_mx), "receiving-mx-hostname"));
 	f->receiving_mx_helo = get_text(ctx, member(o, "receiving-mx-helo"), "receiving-mx-helo");
 	f->receiving_ip = get_ip(ctx, member(o, "receiving-ip"), "receiving-ip");
-	f->failed_session_count = get_count(ctx, member(o, "failed-session-count"), "failed-session-count");
-	f->additional_information = get_text(ctx, member_alias(o, k_addinfo), "additional-information");
-	f->failure_reason_code = get_text(ctx, member(o, "failure-reason-code"), "failure-reason-code");
+	f->failed_session_count = get_count(ctx, member_alias(ctx, o, k_failed), "failed-session-count");
+	f->additional_information = get_text(ctx, member_alias(ctx, o, k_addinfo), "additional-information");
+	f->failure_reason_code = get_text(ctx, member_alias(ctx, o, k_reason), "failure-reason-code");
 }
 
 static int
@@ -482,27 +580,27 @@ parse_policy(struct parse_ctx *ctx, json_object *o, const char *fallback_domain,
 		note(ctx, "policies: an entry is not an object, left out");
 		return 0;
 	}
-	pol = member(o, "policy");
+	pol = member_alias(ctx, o, k_policy);
 	if (pol != NULL && !json_object_is_type(pol, json_type_object)) {
 		note(ctx, "policy: not an object, left out");
 		pol = NULL;
 	}
 	p->policy_type = get_text(ctx, member(pol, "policy-type"), "policy-type");
-	p->policy_domain = get_text(ctx, member(pol, "policy-domain"), "policy-domain");
-	if (p->policy_domain == NULL && fallback_domain != NULL && *fallback_domain) {
-		p->policy_domain = xstrdup(fallback_domain);
+	p->policy_domain = normalize_name(get_text(ctx, member(pol, "policy-domain"), "policy-domain"));
+	if (p->policy_domain == NULL && fallback_domain != NULL &&
+	    (p->policy_domain = normalize_name(xstrdup(fallback_domain))) != NULL)
 		note(ctx, "policy-domain missing, taken from TLS-Report-Domain");
-	}
 	get_strlist(ctx, member(pol, "policy-string"), "policy-string", false, &p->policy_string);
-	get_strlist(ctx, member_alias(pol, k_mx_host), "mx-host", true, &p->mx_host);
+	get_strlist(ctx, member_alias(ctx, pol, k_mx_host), "mx-host", true, &p->mx_host);
+	normalize_names(&p->mx_host);
 
 	sum = member(o, "summary");
 	p->total_successful_session_count =
-		get_count(ctx, member(sum, "total-successful-session-count"), "total-successful-session-count");
+		get_count(ctx, member_alias(ctx, sum, k_total_ok), "total-successful-session-count");
 	p->total_failure_session_count =
-		get_count(ctx, member(sum, "total-failure-session-count"), "total-failure-session-count");
+		get_count(ctx, member_alias(ctx, sum, k_total_failed), "total-failure-session-count");
 
-	fd = member(o, "failure-details");
+	fd = member_alias(ctx, o, k_details);
 	if (fd == NULL)
 		return 0;
 	if (json_object_is_type(fd, json_type_object)) {
@@ -652,7 +750,7 @@ int
 report_parse(const char *json, size_t len, const char *fallback_domain,
 	     const struct limits *lim, struct report **out, struct error *e)
 {
-	struct parse_ctx ctx = {lim, NULL, e};
+	struct parse_ctx ctx = {.lim = lim, .e = e};
 	json_object *root = NULL, *dr;
 	char *mended_text = NULL;
 	bool mended = false;
@@ -704,7 +802,13 @@ report_parse(const char *json, size_t len, const char *fallback_domain,
 		note(&ctx, "date-range: not an object, left out");
 	ctx.r->date_start = get_datetime(&ctx, member(dr, "start-datetime"), "start-datetime");
 	ctx.r->date_end = get_datetime(&ctx, member(dr, "end-datetime"), "end-datetime");
-	if (parse_policies(&ctx, member(root, "policies"), fallback_domain) < 0)
+	if (member(root, "policies") == NULL && member_alias(&ctx, root, k_policy) != NULL) {
+		/* the drafts until 2017: one policy, its summary and failure-details
+		 * at the top level */
+		note(&ctx, "policy at the top level (a draft of RFC 8460) read as the one entry of policies");
+		if (parse_policies(&ctx, root, fallback_domain) < 0)
+			goto fail;
+	} else if (parse_policies(&ctx, member(root, "policies"), fallback_domain) < 0)
 		goto fail;
 	ctx.r->raw_json = xstrdup(json_object_to_json_string_ext(root,
 		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));

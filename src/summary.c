@@ -162,31 +162,31 @@ static const char sql_window[] =
 	"SELECT to_char((now() - make_interval(days => $1::integer)) AT TIME ZONE 'UTC',"
 	" 'YYYY-MM-DD HH24:MI')";
 
+/* Sessions counted once per report and policy domain (tlsrpt.report_domain),
+ * failure rows repeated under another policy of the report once
+ * (failure_detail.counted_sessions); doc/views.md, "Counting". */
 static const char sql_domains[] =
-	"SELECT coalesce(p.policy_domain, '" NO_DOMAIN "'),"
-	" sum(coalesce(p.total_successful_session_count, 0))::bigint,"
-	" sum(coalesce(p.total_failure_session_count, 0))::bigint,"
-	" count(DISTINCT r.id),"
-	" coalesce(string_agg(DISTINCT r.organization_name, ', ' ORDER BY r.organization_name), ''),"
-	" count(DISTINCT r.organization_name)"
-	" FROM tlsrpt.scoped_report r JOIN tlsrpt.policy p ON p.report = r.id"
-	" WHERE r.date_end > now() - make_interval(days => $1::integer)"
-	" AND ($2::text IS NULL OR lower(p.policy_domain) = lower($2::text))"
+	"SELECT coalesce(d.policy_domain, '" NO_DOMAIN "'),"
+	" sum(d.successful), sum(d.failed), count(*),"
+	" coalesce(string_agg(DISTINCT d.organization_name, ', ' ORDER BY d.organization_name), ''),"
+	" count(DISTINCT d.organization_name)"
+	" FROM tlsrpt.report_domain d"
+	" WHERE d.date_end > now() - make_interval(days => $1::integer)"
+	" AND ($2::text IS NULL OR lower(d.policy_domain) = lower($2::text))"
 	" GROUP BY 1"
 	" ORDER BY 3 DESC, 2 DESC, 1";
 
 static const char sql_types[] =
 	"WITH m AS ("
-	" SELECT coalesce(p.policy_domain, '" NO_DOMAIN "') AS domain,"
+	" SELECT coalesce(f.policy_domain, '" NO_DOMAIN "') AS domain,"
 	" coalesce(f.result_type, '(none)') AS result_type,"
 	" coalesce(f.receiving_mx_hostname, host(f.receiving_ip), '(unknown MX)') AS mx,"
-	" sum(coalesce(f.failed_session_count, 0))::bigint AS n"
-	" FROM tlsrpt.failure f JOIN tlsrpt.policy p ON p.id = f.policy"
-	" JOIN tlsrpt.scoped_report r ON r.id = p.report"
-	" WHERE r.date_end > now() - make_interval(days => $1::integer)"
-	" AND ($2::text IS NULL OR lower(p.policy_domain) = lower($2::text))"
+	" sum(f.counted_sessions) AS n"
+	" FROM tlsrpt.failure_detail f"
+	" WHERE f.date_end > now() - make_interval(days => $1::integer)"
+	" AND ($2::text IS NULL OR lower(f.policy_domain) = lower($2::text))"
 	" GROUP BY 1, 2, 3)"
-	" SELECT domain, result_type, sum(n)::bigint,"
+	" SELECT domain, result_type, sum(n),"
 	" string_agg(mx || ' (' || n || ')', ', ' ORDER BY n DESC, mx)"
 	" FROM m GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2";
 

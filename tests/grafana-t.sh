@@ -26,7 +26,8 @@ from=$(date -u -d "@$(($(date +%s) - 30 * 86400))" +%Y-%m-%dT%H:%M:%SZ)
 to=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 # one file per panel target: "title<TAB>refId" on the first line, then the SQL
-python3 - "$DASH" "$W/panels" "$from" "$to" "$domains" <<'PY' || bail "cannot expand the panel queries"
+# (expand.py DASHBOARD OUTDIR FROM TO DOMAINS)
+cat >"$W/expand.py" <<'PY'
 import json, os, re, sys
 dash, outdir, tfrom, tto, domains = sys.argv[1:6]
 os.makedirs(outdir, exist_ok=True)
@@ -68,6 +69,7 @@ for p in panels(json.load(open(dash))["panels"]):
             f.write("%s [%s]\n%s\n" % (p["title"], t.get("refId", "?"), expand(t["rawSql"])))
 print(n, file=sys.stderr)
 PY
+python3 "$W/expand.py" "$DASH" "$W/panels" "$from" "$to" "$domains" || bail "cannot expand the panel queries"
 
 n=$(ls "$W/panels" | wc -l)
 ok "the dashboard has at least 8 panel queries ($n)" test "$n" -ge 8
@@ -88,5 +90,59 @@ first=$(head -n 1 "$W/ts.out" | cut -d'|' -f1)
 ok "sessions over time: time is epoch seconds at a UTC midnight" test $((${first%.*} % 86400)) -eq 0
 is "$(awk -F'|' '{ s += $2; f += $3 } END { print s "/" f }' "$W/ts.out")" "6667/625" \
 	"sessions over time: successful/failed summed over the 30 days"
+
+# ---------------------------------------------------------------- the session panels' values
+# A second database with tests/data/numbers/fixtures.py's reports (Microsoft's
+# sts + tlsa policies for the same sessions, a host report): the figures the
+# panels show, against those fixtures.py computed from the reports.
+NOW=$(date -u +%s)
+python3 "$top_srcdir/tests/data/numbers/fixtures.py" "$W/numbers" "$NOW" || bail "fixtures.py failed"
+psql -X -qAt -c "CREATE DATABASE numbers" >/dev/null
+"$BIN" -d "$(pg_conninfo numbers)" --init-db >/dev/null
+ok "numbers database populated" "$BIN" -d "$(pg_conninfo numbers)" "$W"/numbers/*.json
+psql -X -qAt -d numbers -c "UPDATE tlsrpt.report SET received_at = date_end + interval '1 second'" >/dev/null
+ndomains=$(psql -X -qAt -d numbers -c "$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print([t for t in d["templating"]["list"] if t["name"] == "domain"][0]["query"])' "$DASH")")
+python3 "$W/expand.py" "$DASH" "$W/npanels" "$from" "$to" "$ndomains" 2>/dev/null || bail "cannot expand the panel queries"
+python3 "$W/expand.py" "$DASH" "$W/dpanels" "$from" "$to" dual.example 2>/dev/null || bail "cannot expand the panel queries"
+# panel TITLE DIR: the output of that panel's query on the numbers database
+panel() {
+	local f
+	f=$(grep -l -x -F "$1 [A]" "$2"/*.sql | head -n 1)
+	[ -n "$f" ] || { echo "no panel $1"; return; }
+	tail -n +2 "$f" | psql -X -qAt -v ON_ERROR_STOP=1 -d numbers 2>&1
+}
+# expect PYTHON-EXPR: evaluated with e = expected.json, day(epoch) -> "YYYY-MM-DD"
+expect() {
+	python3 -c '
+import datetime, json, sys
+e = json.load(open(sys.argv[1]))
+day = lambda t: datetime.datetime.fromtimestamp(int(float(t)), datetime.timezone.utc).date().isoformat()
+epoch = lambda d: int(datetime.datetime.fromisoformat(d).replace(tzinfo=datetime.timezone.utc).timestamp())
+print(eval(sys.argv[2]))' "$W/numbers/expected.json" "$1"
+}
+is "$(panel "Sessions over time (successful vs failed)" "$W/npanels")" \
+	"$(expect '"\n".join("%d|%d|%d" % (epoch(d), v["successful"], v["failed"]) for d, v in sorted(e["all_days"].items()))')" \
+	"sessions over time: each session once per report and domain, host reports left out"
+is "$(panel "Sessions over time (successful vs failed)" "$W/dpanels" | head -n 3 | tail -n 1 | cut -d'|' -f2-)" "2|0" \
+	"sessions over time, domain dual.example: yesterday Microsoft's sts + tlsa report counts 2 sessions (by hand)"
+is "$(panel "Sessions and failure rate in the period" "$W/npanels" | grep '^dual\.example|')" \
+	"$(expect '"dual.example|%(sessions)d|%(failed)d|%(r)s|3|f" % dict(e["domain"]["dual.example"], r="%.2f" % (100.0 * e["domain"]["dual.example"]["failed"] / e["domain"]["dual.example"]["sessions"]))')" \
+	"sessions and failure rate in the period: dual.example"
+is "$(panel "Sessions and failure rate in the period" "$W/npanels" | grep '^mail\.mox\.example|' | cut -d'|' -f2,6)" "20|t" \
+	"sessions and failure rate in the period: the host report is marked"
+rates=$(panel "Failure rate per domain" "$W/npanels" | grep '|dual\.example|')
+is "$(printf '%s\n' "$rates" | python3 -c '
+import sys
+print(",".join("%.6f" % float(l.split("|")[2]) for l in sys.stdin.read().split()))')" \
+	"$(expect '",".join("%.6f" % (100.0 * v["failed"] / v["sessions"]) for k, v in sorted(e["daily"].items()) if k.endswith("|dual.example"))')" \
+	"failure rate per domain: dual.example, each day"
+is "$(panel "Top failing receiving IPs" "$W/npanels" | cut -d'|' -f1,3)" "198.51.100.1|6" \
+	"top failing receiving IPs: 2 + 1 + 3, the failure listed under both policies once (by hand)"
+is "$(panel "Failures by result type and MX" "$W/npanels" | cut -d'|' -f1,2,4 | sort)" \
+	"$(expect '"\n".join(sorted("%s|%s|%d" % (k.split("|")[2], k.split("|")[3], v) for k, v in e["failures"].items()))')" \
+	"failures by result type and MX"
 
 done_testing

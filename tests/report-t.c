@@ -529,7 +529,8 @@ test_testing(void)
 	if (is_int(1, (long long)r->n_policies, "testing: one policy") &&
 	    is_int(1, (long long)r->policies[0].n_failures, "testing: one failure-detail")) {
 		f = &r->policies[0].failures[0];
-		is_string("Testing", f->result_type, "testing: unknown result-type kept raw");
+		is_string("testing", f->result_type, "testing: unknown result-type kept, lowercased");
+		ok(strstr(r->raw_json, "\"Testing\"") != NULL, "testing: raw keeps \"Testing\"");
 		is_string(NULL, f->sending_mta_ip, "testing: \"x.x.x.x\" -> NULL");
 		is_string("testing.example.org", f->additional_information,
 			  "testing: additional-info-uri read as additional-information");
@@ -879,6 +880,147 @@ test_refusals(void)
 	refuse_fixture("rfc-example.json", &lim, "max_json_size", "1482-byte JSON, max_json_size 100");
 }
 
+/* Grouping keys normalized: white space, ASCII case, trailing dots; raw keeps
+ * the original. */
+static void
+test_normalize(void)
+{
+	static const char json[] =
+		"{\"organization-name\":\"Norm\",\"report-id\":\"n-1\",\"policies\":["
+		"{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\" Example.ORG. \","
+		"\"mx-host\":[\"MX1.Example.org.\",\" \",\"mx: MX2.example.org\",\"B\xc3\x9c" "cher.Example\"]},"
+		"\"summary\":{\"total-successful-session-count\":1,\"total-failure-session-count\":2},"
+		"\"failure-details\":[{\"result-type\":\" Certificate-Expired\\t\",\"receiving-mx-hostname\":\"MX1.EXAMPLE.ORG..\","
+		"\"failed-session-count\":2},{\"result-type\":\"  \",\"receiving-mx-hostname\":\" . \"}]},"
+		"{\"policy\":{\"policy-type\":\"tlsa\",\"policy-domain\":\"\\t.\\n\"},"
+		"\"summary\":{\"total-successful-session-count\":1,\"total-failure-session-count\":0}}]}";
+	struct report *r = parse_text(json, sizeof json - 1, "Fallback.Example.", &deflim, "normalize");
+	const struct policy *p;
+
+	if (r == NULL)
+		return;
+	if (!is_int(2, (long long)r->n_policies, "normalize: two policies"))
+		goto out;
+	p = &r->policies[0];
+	is_string("example.org", p->policy_domain, "normalize: policy-domain trimmed, lowercased, dot removed");
+	if (is_int(3, (long long)p->mx_host.n, "normalize: mx-host, the blank one left out")) {
+		is_string("mx1.example.org", p->mx_host.items[0], "normalize: mx-host [0]");
+		is_string("mx2.example.org", p->mx_host.items[1], "normalize: mx-host [1], prefix removed too");
+		is_string("b\xc3\x9c" "cher.example", p->mx_host.items[2], "normalize: mx-host [2], non-ASCII kept as sent");
+	}
+	if (is_int(2, (long long)p->n_failures, "normalize: two failure-details")) {
+		is_string("certificate-expired", p->failures[0].result_type, "normalize: result-type trimmed, lowercased");
+		is_string("mx1.example.org", p->failures[0].receiving_mx_hostname, "normalize: receiving-mx-hostname");
+		is_string(NULL, p->failures[1].result_type, "normalize: a blank result-type -> NULL");
+		is_string(NULL, p->failures[1].receiving_mx_hostname, "normalize: \" . \" -> NULL");
+	}
+	is_string("fallback.example", r->policies[1].policy_domain,
+		  "normalize: a blank policy-domain is missing: the header's, normalized");
+	ok(strstr(r->raw_json, "\" Example.ORG. \"") != NULL && strstr(r->raw_json, "MX1.EXAMPLE.ORG..") != NULL &&
+	   strstr(r->raw_json, "\" Certificate-Expired\\t\"") != NULL, "normalize: raw keeps what was sent");
+out:
+	report_free(r);
+}
+
+static size_t
+notes_count(const struct report *r, const char *needle)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->notes.n; i++)
+		if (strstr(r->notes.items[i], needle) != NULL)
+			n++;
+	return n;
+}
+
+/* Key names of the drafts of RFC 8460 and senders' variants, read as the RFC's. */
+static void
+test_aliases(void)
+{
+	/* the shape of the 2017 drafts: one policy at the top level */
+	static const char draft[] =
+		"{\"organization-name\":\"Draft Org\",\"report-id\":\"d-1\","
+		"\"date-range\":{\"start-datetime\":\"2017-07-01T00:00:00Z\",\"end-datetime\":\"2017-07-01T23:59:59Z\"},"
+		"\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"draft.example\",\"mx-host\":\"mx.draft.example\"},"
+		"\"summary\":{\"success-aggregate\":90,\"failure-aggregate\":10},"
+		"\"failure-details\":[{\"result-type\":\"certificate-expired\",\"sending-mta-ip\":\"192.0.2.1\","
+		"\"receiving-mx-hostname\":\"mx.draft.example\",\"session-count\":6},"
+		"{\"result-type\":\"validation-failure\",\"receiving-mx-hostname\":\"mx.draft.example\","
+		"\"session-count\":4,\"failure-error-code\":\"X509_V_ERR_PROXY_PATH_LENGTH_EXCEEDED\"}]}";
+	/* draft -00's names inside policies, and the 2016 summary names */
+	static const char draft00[] =
+		"{\"organization-name\":\"Old Draft\",\"report-id\":\"d-2\",\"policies\":["
+		"{\"applied-policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"old.example\"},"
+		"\"summary\":{\"success-count\":5,\"failure-count\":1},"
+		"\"report-items\":[{\"result-type\":\"starttls-not-supported\","
+		"\"receiving-mta-hostname\":\"MX.Old.Example\",\"message-count\":3}]}]}";
+	/* both spellings: the RFC's wins, and nothing is noted */
+	static const char both[] =
+		"{\"organization-name\":\"Both\",\"report-id\":\"d-3\",\"policies\":["
+		"{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"both.example\"},"
+		"\"summary\":{\"total-successful-session-count\":7,\"success-count\":700,"
+		"\"total-failure-session-count\":0},"
+		"\"failure-details\":[{\"result-type\":\"dane-required\",\"failed-session-count\":1,\"session-count\":100}]}]}";
+	struct report *r;
+	const struct policy *p;
+
+	if ((r = parse_text(draft, sizeof draft - 1, NULL, &deflim, "draft shape")) != NULL) {
+		if (is_int(1, (long long)r->n_policies, "draft shape: the top-level policy is one entry")) {
+			p = &r->policies[0];
+			is_string("draft.example", p->policy_domain, "draft shape: policy-domain");
+			is_count(&p->total_successful_session_count, 90, "draft shape: success-aggregate");
+			is_count(&p->total_failure_session_count, 10, "draft shape: failure-aggregate");
+			if (is_int(2, (long long)p->n_failures, "draft shape: two failure-details")) {
+				is_count(&p->failures[0].failed_session_count, 6, "draft shape: session-count [0]");
+				is_count(&p->failures[1].failed_session_count, 4, "draft shape: session-count [1]");
+				is_string("X509_V_ERR_PROXY_PATH_LENGTH_EXCEEDED", p->failures[1].failure_reason_code,
+					  "draft shape: failure-error-code read as failure-reason-code");
+			}
+		}
+		ok(notes_mention(r, "policy at the top level"), "draft shape: noted");
+		is_int(1, (long long)notes_count(r, "session-count: read as failed-session-count"),
+		       "draft shape: session-count noted once for two rows");
+		ok(notes_mention(r, "success-aggregate: read as total-successful-session-count") &&
+		   notes_mention(r, "failure-aggregate: read as total-failure-session-count") &&
+		   notes_mention(r, "failure-error-code: read as failure-reason-code"),
+		   "draft shape: every alias noted");
+		report_free(r);
+	}
+	if ((r = parse_text(draft00, sizeof draft00 - 1, NULL, &deflim, "draft -00 names")) != NULL) {
+		if (is_int(1, (long long)r->n_policies, "draft -00 names: one policy")) {
+			p = &r->policies[0];
+			is_string("old.example", p->policy_domain, "draft -00 names: applied-policy read as policy");
+			is_count(&p->total_successful_session_count, 5, "draft -00 names: success-count");
+			is_count(&p->total_failure_session_count, 1, "draft -00 names: failure-count");
+			if (is_int(1, (long long)p->n_failures, "draft -00 names: report-items read as failure-details")) {
+				is_string("mx.old.example", p->failures[0].receiving_mx_hostname,
+					  "draft -00 names: receiving-mta-hostname, normalized");
+				is_absent_count(&p->failures[0].failed_session_count,
+						"draft -00 names: message-count (messages) is not a session count");
+			}
+		}
+		ok(notes_mention(r, "applied-policy: read as policy") && notes_mention(r, "report-items: read as failure-details") &&
+		   notes_mention(r, "receiving-mta-hostname: read as receiving-mx-hostname"),
+		   "draft -00 names: noted");
+		report_free(r);
+	}
+	if ((r = parse_text(both, sizeof both - 1, NULL, &deflim, "both spellings")) != NULL) {
+		if (is_int(1, (long long)r->n_policies, "both spellings: one policy") &&
+		    is_int(1, (long long)r->policies[0].n_failures, "both spellings: one failure")) {
+			is_count(&r->policies[0].total_successful_session_count, 7, "both spellings: the RFC's count");
+			is_count(&r->policies[0].failures[0].failed_session_count, 1, "both spellings: the RFC's failed count");
+		}
+		is_int(0, (long long)notes_count(r, "read as"), "both spellings: no alias noted");
+		report_free(r);
+	}
+	/* the existing variants now say so too */
+	if ((r = parse_fixture("socketlabs-misspelled.json", NULL)) != NULL) {
+		ok(notes_mention(r, "receiving-mx-host-name: read as receiving-mx-hostname"),
+		   "socketlabs: the misspelling is noted");
+		report_free(r);
+	}
+}
+
 int
 main(void)
 {
@@ -909,6 +1051,8 @@ main(void)
 	test_ips();
 	test_minimal();
 	test_refusals();
+	test_normalize();
+	test_aliases();
 
 	config_free(&cfg);
 	return 0;

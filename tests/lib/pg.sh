@@ -9,14 +9,17 @@
 #               Without PostgreSQL binaries (or, as root, without a postgres
 #               user) prints "1..0 # SKIP no PostgreSQL" and exits 0.
 #   pg_stop     stop it at once (pg_ctl -m immediate); the data stays
-#   pg_restart  start it again on the same data directory
+#   pg_restart  start it again on the same data directory (PG_DURABLE is read
+#               again: bench/run.sh switches durability this way)
 #   pg_running  true while the server accepts connections
 #   pg_conninfo a conninfo string naming the cluster: "host=... port=... user=postgres dbname=postgres"
 #   q SQL [PSQL-ARGS...]
 #               run SQL with psql: one row per line, fields separated by |,
 #               NULL shown as NULL, errors on the same output
 #
-# Environment: PGBIN overrides the binary directory; TLSRPT_PGTEST_ROOT, when
+# Environment: PG_DURABLE=1 starts the server with PostgreSQL's default
+# durability (fsync and full_page_writes on), as in production (bench/run.sh);
+# PG_SERVER_OPTS adds server options (-c name=value ...). PGBIN overrides the binary directory; TLSRPT_PGTEST_ROOT, when
 # set to a directory, is where the cluster directories are made (.ci/run uses
 # it to clean up whatever a killed test left behind).
 
@@ -51,8 +54,10 @@ pg__ctl() {
 }
 
 pg__server_start() {
+	local durability="-c fsync=off -c full_page_writes=off"
+	[ "${PG_DURABLE:-0}" = 1 ] && durability="-c fsync=on -c full_page_writes=on -c synchronous_commit=on"
 	if ! pg__ctl -D "$PGTMP/data" -l "$PGTMP/server.log" -w -t 60 \
-		-o "-c listen_addresses='' -k $PGTMP -p $PGPORT -c fsync=off -c full_page_writes=off -c max_connections=50" \
+		-o "-c listen_addresses='' -k $PGTMP -p $PGPORT $durability -c max_connections=50 ${PG_SERVER_OPTS:-}" \
 		start >"$PGTMP/pg_ctl.log" 2>&1; then
 		echo "# pg_ctl start failed:" >&2
 		sed 's/^/#   /' "$PGTMP/pg_ctl.log" "$PGTMP/server.log" >&2 2>/dev/null

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""queries.py - the queries bench/scale.sh times, as psql scripts.
+
+  queries.py DASHBOARD.json DOMAINS-FILE ONE-DOMAIN OUTDIR
+
+Writes OUTDIR/NN.sql, one per query, the first line a "-- name" comment:
+every panel target of the Grafana dashboard with the macros expanded as
+Grafana's PostgreSQL data source does (time range: the last 30 days), once
+with $domain = "All" (an IN list of every domain in DOMAINS-FILE, one a line)
+and once with ONE-DOMAIN; then every alert function.
+"""
+import datetime
+import json
+import os
+import re
+import sys
+
+dash, domfile, one, outdir = sys.argv[1:5]
+now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+tfrom = (now - datetime.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+tto = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def q(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+def expand(sql, domains):
+    def group(m, alias):
+        col, spec = m.group(1).strip(), re.fullmatch(r"\s*'?(\d+)([smhdw])'?\s*", m.group(2))
+        iv = int(spec.group(1)) * units[spec.group(2)]
+        return "floor(extract(epoch from %s)/%d)*%d" % (col, iv, iv) + (' AS "time"' if alias else "")
+    sql = re.sub(r"\$__timeGroupAlias\(([^,()]+),([^)]+)\)", lambda m: group(m, True), sql)
+    sql = re.sub(r"\$__timeGroup\(([^,()]+),([^)]+)\)", lambda m: group(m, False), sql)
+    sql = re.sub(r"\$__timeFilter\(([^()]+)\)",
+                 lambda m: "%s BETWEEN '%s' AND '%s'" % (m.group(1).strip(), tfrom, tto), sql)
+    sql = sql.replace("$__timeFrom()", "'%s'" % tfrom).replace("$__timeTo()", "'%s'" % tto)
+    sql = sql.replace("${domain}", domains).replace("$domain", domains)
+    return sql
+
+
+def panels(ps):
+    for p in ps:
+        yield p
+        yield from panels(p.get("panels", []))
+
+
+alldoms = ",".join(q(d) for d in open(domfile).read().split("\n") if d)
+out = []
+for p in panels(json.load(open(dash))["panels"]):
+    for t in p.get("targets", []):
+        raw = t["rawSql"]
+        if "$domain" in raw or "${domain}" in raw:
+            out.append(("panel: %s [All]" % p["title"], expand(raw, alldoms)))
+            out.append(("panel: %s [one domain]" % p["title"], expand(raw, q(one))))
+        else:
+            out.append(("panel: %s" % p["title"], expand(raw, alldoms)))
+for f in ["alert_failure_rate()", "alert_new_result_type()", "alert_silent_reporter()",
+          "alert_critical_failure()", "alerts()"]:
+    out.append(("alert: %s" % f, "SELECT * FROM tlsrpt.%s" % f))
+os.makedirs(outdir, exist_ok=True)
+for i, (name, sql) in enumerate(out):
+    with open(os.path.join(outdir, "%02d.sql" % (i + 1)), "w") as f:
+        f.write("-- %s\n%s;\n" % (name, sql.strip().rstrip(";")))

@@ -1,0 +1,144 @@
+#!/bin/bash
+# rollup-t.sh - schema migration 005 (src/sql/005-rollups.sql): every fast
+# view and alert gives the same rows as its plain definition (<name>_plain,
+# the views of migrations 003 and 004), on the populated database of
+# tests/data/views/populate.sh plus late reports, a duplicate, dual sts+tlsa
+# policies and a report whose transaction is still open while refresh() runs:
+# before any refresh, after it, with new reports on top, after a purge, with
+# tlsrpt.authenticated_only on; and refresh() catches up from its watermark.
+here=$(cd "$(dirname "$0")" && pwd)
+: "${top_srcdir:=$here/..}"
+. "$here/lib/tap.sh"
+. "$here/lib/pg.sh"
+. "$here/lib/common.sh"
+. "$top_srcdir/tests/data/views/populate.sh"
+
+pg_start
+q() {
+	psql -X -qAt -v ON_ERROR_STOP=1 -P null=NULL -F '|' -c "$1" "${@:2}" 2>&1
+}
+
+# name, fast query, plain query (the same columns; silent_for moves with now())
+PAIRS=(
+	"daily_domain|SELECT * FROM tlsrpt.daily_domain|SELECT * FROM tlsrpt.daily_domain_plain"
+	"failure_daily|SELECT * FROM tlsrpt.failure_daily|SELECT * FROM tlsrpt.failure_daily_plain"
+	"top_sending_ip|SELECT * FROM tlsrpt.top_sending_ip|SELECT * FROM tlsrpt.top_sending_ip_plain"
+	"top_receiving_ip|SELECT * FROM tlsrpt.top_receiving_ip|SELECT * FROM tlsrpt.top_receiving_ip_plain"
+	"latest_report|SELECT organization_name, policy_domain, report, report_id, contact_info, date_start, date_end, received_at, reports, first_seen FROM tlsrpt.latest_report|SELECT organization_name, policy_domain, report, report_id, contact_info, date_start, date_end, received_at, reports, first_seen FROM tlsrpt.latest_report_plain"
+	"sts_policy_daily|SELECT * FROM tlsrpt.sts_policy_daily|SELECT * FROM tlsrpt.sts_policy_daily_plain"
+	"sts_policy_history|SELECT * FROM tlsrpt.sts_policy_history|SELECT * FROM tlsrpt.sts_policy_history_plain"
+	"failure_row|SELECT failure, report, day, day_start, organization_name, date_start, date_end, received_at, policy_type, policy_domain, result_type, sending_mta_ip, receiving_mx_hostname, receiving_ip, failed_sessions, counted_sessions, host_report FROM tlsrpt.failure_row|SELECT failure, report, day, day_start, organization_name, date_start, date_end, received_at, policy_type, policy_domain, result_type, sending_mta_ip, receiving_mx_hostname, receiving_ip, failed_sessions, counted_sessions, host_report FROM tlsrpt.failure_detail"
+	"alert_new_result_type|SELECT * FROM tlsrpt.alert_new_result_type('1 day')|SELECT * FROM tlsrpt.alert_new_result_type_plain('1 day')"
+	"alert_new_result_type (3 days)|SELECT * FROM tlsrpt.alert_new_result_type('3 days', '5 days')|SELECT * FROM tlsrpt.alert_new_result_type_plain('3 days', '5 days')"
+	"alert_silent_reporter|SELECT * FROM tlsrpt.alert_silent_reporter()|SELECT * FROM tlsrpt.alert_silent_reporter_plain()"
+	"alert_silent_reporter (1 day)|SELECT * FROM tlsrpt.alert_silent_reporter('1 day', '20 days', 2)|SELECT * FROM tlsrpt.alert_silent_reporter_plain('1 day', '20 days', 2)"
+	"alert_critical_failure|SELECT * FROM tlsrpt.alert_critical_failure('3 days')|SELECT * FROM tlsrpt.alert_critical_failure_plain('3 days')"
+)
+
+# same STAGE [SET...]: every pair gives the same rows (as multisets), and rows
+same() {
+	local stage=$1 set=${2:-} p name fast plain out n
+	for p in "${PAIRS[@]}"; do
+		name=${p%%|*} p=${p#*|} fast=${p%%|*} plain=${p#*|}
+		out=$(q "$set SELECT (SELECT count(*) FROM ($fast EXCEPT ALL $plain) a) || '/' ||
+		                  (SELECT count(*) FROM ($plain EXCEPT ALL $fast) b) || ' of ' ||
+		                  (SELECT count(*) FROM ($plain) c)")
+		n=${out##* of }
+		is "${out%% of *}" "0/0" "$stage: $name gives the rows of its plain definition ($n rows)"
+		case $name in alert_new_result_type) ;; *)
+			[ "$set" ] || ok "$stage: $name has rows to compare" test "${n:-0}" -ge 1 ;;
+		esac
+	done
+}
+
+ok "populated database" views_populate
+conn=$(pg_conninfo)
+is "$(q "SELECT count(*) FROM tlsrpt.rollup_daily_domain")" 0 "nothing rolled up before refresh()"
+same "before refresh()"
+is "$(q "SELECT tlsrpt.refresh()")" 19 "refresh() takes in the 19 reports"
+is "$(q "SELECT watermark = (SELECT max(id) FROM tlsrpt.report) FROM tlsrpt.rollup_state")" t \
+	"the watermark is the last report"
+ok "rollups filled" test "$(q "SELECT count(*) FROM tlsrpt.rollup_daily_domain")" -ge 1
+same "after refresh()"
+is "$(q "SELECT tlsrpt.refresh()")" 0 "a second refresh() has nothing to do"
+
+# more reports on top: dual sts+tlsa for one domain (Microsoft), late reports
+# for days already rolled up, and a duplicate (stored once)
+mkdir -p "$W/more"
+vreport "Microsoft Corporation" ms-dual-2 2 \
+	"$(vsts example.org enforce 604800 "mx1.example.org mx2.example.org" 300 30 \
+		"$(vfail certificate-host-mismatch 40.107.0.9 mx1.example.org 192.0.2.1 30)")" \
+	"$(vtlsa example.org 300 30 "$(vfail certificate-host-mismatch 40.107.0.9 mx1.example.org 192.0.2.1 30)")" \
+	>"$W/more/ms-dual.json"
+vreport "Late Reporter" late-3 3 \
+	"$(vsts example.org enforce 604800 "mx1.example.org mx3.example.org" 5 5 \
+		"$(vfail sts-policy-fetch-error 198.51.100.7 mx3.example.org 192.0.2.3 5)")" >"$W/more/late.json"
+# a host report (RFC 8460 section 3): the policy domain is example.org's MX
+vreport "Dane Sender" dane-2 2 \
+	"$(vtlsa mx1.example.org 40 2 "$(vfail tlsa-invalid 192.0.2.77 mx1.example.org 192.0.2.1 2)")" >"$W/more/dane.json"
+ok "more reports stored" "$BIN" -d "$conn" "$W/more/ms-dual.json" "$W/more/late.json" "$W/more/late.json" \
+	"$W/more/dane.json"
+is "$(q "SELECT count(*) FROM tlsrpt.report WHERE report_id IN ('ms-dual-2', 'late-3')")" 2 "the duplicate stored once"
+q "UPDATE tlsrpt.report SET received_at = now() - interval '2 hours' WHERE report_id IN ('ms-dual-2', 'late-3', 'dane-2')" >/dev/null
+same "new reports, not rolled up yet"
+is "$(q "SELECT tlsrpt.refresh()")" 3 "refresh() takes in the 3 new reports"
+is "$(q "SELECT policy_domain FROM tlsrpt.daily_domain WHERE host_report")" "mx1.example.org" \
+	"daily_domain: the host report is marked"
+same "after the second refresh()"
+
+# a report whose transaction is open while refresh() runs: its id is below the
+# watermark once a later report is rolled up
+vreport "Slow Sender" slow-1 1 "$(vsts example.org enforce 604800 mx1.example.org 77 0)" >"$W/more/slow.json"
+vreport "Quick Sender" quick-1 1 "$(vsts example.org enforce 604800 mx1.example.org 11 0)" >"$W/more/quick.json"
+psql -X -q -v ON_ERROR_STOP=1 >"$W/slow.out" 2>&1 <<SQL &
+BEGIN;
+INSERT INTO tlsrpt.report (organization_name, report_id, date_start, date_end, raw)
+VALUES ('Slow Sender', 'slow-1', '$(vday 1)T00:00:00Z', '$(vday 1)T23:59:59Z', '{}');
+INSERT INTO tlsrpt.policy (report, policy_type, policy_domain, total_successful_session_count, total_failure_session_count)
+SELECT max(id), 'sts', 'example.org', 77, 0 FROM tlsrpt.report WHERE report_id = 'slow-1';
+SELECT pg_sleep(4);
+COMMIT;
+SQL
+slow=$!
+sleep 1
+ok "a later report stored meanwhile" "$BIN" -d "$conn" "$W/more/quick.json"
+is "$(q "SELECT tlsrpt.refresh()")" 1 "refresh() takes in the one it can see"
+wait $slow
+is "$?" 0 "the slow transaction committed"
+is "$(q "SELECT count(*) FROM tlsrpt.rollup_gap g JOIN tlsrpt.report r ON r.id = g.id WHERE r.report_id = 'slow-1'")" 1 \
+	"the open transaction's id was kept as a gap"
+same "a report committed below the watermark"
+is "$(q "SELECT tlsrpt.refresh()")" 1 "refresh() takes it in from the gap"
+is "$(q "SELECT count(*) FROM tlsrpt.rollup_gap g JOIN tlsrpt.report r ON r.id = g.id")" 0 "no gap of a stored report left"
+q "SELECT tlsrpt.refresh()" >/dev/null
+q "SELECT tlsrpt.refresh()" >/dev/null
+is "$(q "SELECT count(*) FROM tlsrpt.rollup_gap")" 0 "ids no transaction can still write are forgotten two refreshes on"
+same "after the gap was filled"
+
+# deletes: the purge marks days; latest_report and the history are rebuilt
+ok "purge" "$BIN" -d "$conn" --purge-older-than 300
+is "$(q "SELECT count(*) FROM tlsrpt.rollup_dirty_day")" 1 "the purge marked the day it touched"
+same "after a purge, before refresh()"
+q "SELECT tlsrpt.refresh()" >/dev/null
+is "$(q "SELECT count(*) FROM tlsrpt.rollup_dirty_day")/$(q "SELECT rebuild FROM tlsrpt.rollup_state")" "0/f" \
+	"refresh() after the purge: nothing left dirty"
+same "after a purge and refresh()"
+
+# the authenticated scope: rollup rows of their own
+q "UPDATE tlsrpt.report SET dkim_result = 'pass', dkim_aligned = true WHERE report_id IN ('g-1', 'ms-dual-2', 'mr-6')" >/dev/null
+q "SELECT tlsrpt.rollup_reset()" >/dev/null
+same "authenticated_only, before refresh()" "SET tlsrpt.authenticated_only = on;"
+q "SELECT tlsrpt.refresh()" >/dev/null
+same "authenticated_only, after refresh()" "SET tlsrpt.authenticated_only = on;"
+is "$(q "SET tlsrpt.authenticated_only = on; SELECT sum(reports) FROM tlsrpt.daily_domain")" 3 \
+	"authenticated_only: the three authenticated reports"
+same "all reports again, after refresh()"
+
+# a delivery needs no rollup rights: the writer role of --grant stores reports
+q "CREATE ROLE tlsrpt_writer LOGIN" >/dev/null
+ok "--grant" "$BIN" -d "$conn" --init-db --grant tlsrpt_writer
+vreport "Writer Test" writer-1 1 "$(vsts example.org enforce 604800 mx1.example.org 1 0)" >"$W/more/writer.json"
+ok "the writer role stores a report" "$BIN" -d "$(pg_conninfo) user=tlsrpt_writer" "$W/more/writer.json"
+same "after a delivery by the writer role"
+
+done_testing
