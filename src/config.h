@@ -33,6 +33,15 @@ struct limits {
 	size_t max_string_length;       /* bytes of one JSON string value */
 	size_t max_report_parts;        /* candidate report parts per message */
 	size_t max_rejected_raw;        /* bytes kept in tlsrpt.rejected.raw */
+	/* per message, whatever its parts (mimescan.c, ingest.c) */
+	size_t max_header_size;         /* bytes of one header block (the message's, a part's) */
+	size_t max_header_params;       /* Content-Type + Content-Disposition parameters per block */
+	size_t max_mime_parts;          /* MIME parts of any kind */
+	unsigned max_mime_depth;        /* multiparts and attached messages, nested */
+	size_t max_message_inflated;    /* bytes out of all gzip parts together */
+	size_t max_message_json_values; /* values of all reports together, an object counting as 8 */
+	size_t max_message_rows;        /* policies + failure-details rows of all reports together */
+	unsigned max_parse_time;        /* CPU seconds to parse one message (not the database's time) */
 	struct trust trust;             /* origin checks: ingest_bytes() reads them here */
 };
 

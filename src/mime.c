@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "mime.h"
+#include "mimescan.h"
 #include "util.h"
 
 static void
@@ -205,6 +206,8 @@ mime_parse(const unsigned char *msg, size_t len, const struct limits *lim,
 	int rc = 0;
 
 	*out = NULL;
+	if (mimescan_check(msg, len, lim, e) < 0)
+		return -1;
 	stream = g_mime_stream_mem_new_with_buffer((const char *)msg, len);
 	parser = g_mime_parser_new_with_stream(stream);
 	g_object_unref(stream);
@@ -232,6 +235,12 @@ mime_parse(const unsigned char *msg, size_t len, const struct limits *lim,
 		GMimeObject *cur = g_mime_part_iter_get_current(it);
 		char *path;
 
+		if (parse_clock_over()) {
+			error_set(e, ERR_INPUT, "the message takes more than max_parse_time (%u s) to parse",
+				  lim->max_parse_time);
+			rc = -1;
+			break;
+		}
 		if (cur == NULL || !GMIME_IS_PART(cur))
 			continue;
 		path = g_mime_part_iter_get_path(it);

@@ -573,8 +573,8 @@ parse_policies(struct parse_ctx *ctx, json_object *pols, const char *fallback_do
 /* An upper bound of the values json-c would build, an object counting as 8:
  * a value costs it about a hundred bytes and an object, with its hash table,
  * about eight hundred, so a few megabytes of "{}," would cost gigabytes. */
-static size_t
-count_json_values(const char *json, size_t len)
+size_t
+report_count_values(const char *json, size_t len)
 {
 	size_t n = 1;
 	bool in_string = false;
@@ -606,7 +606,7 @@ parse_json_text(struct parse_ctx *ctx, const char *json, size_t len)
 	json_object *root;
 	size_t end;
 
-	if (count_json_values(json, len) > ctx->lim->max_json_values) {
+	if (report_count_values(json, len) > ctx->lim->max_json_values) {
 		error_set(ctx->e, ERR_INPUT, "JSON of more than max_json_values (%zu) values, an object counting as 8",
 			  ctx->lim->max_json_values);
 		return NULL;
