@@ -20,6 +20,11 @@
 #include "report.h"
 
 #define MAX_NOTES 50
+/* The largest count a real reporter can send: a trillion sessions a day is
+ * more than all mail on the internet. Anything above is left out (NULL, with
+ * a note), so that no sum in the views, alerts or --summary can overflow:
+ * 9.2 million such counts fit in a bigint. */
+#define MAX_COUNT INT64_C(1000000000000)
 
 struct parse_ctx {
 	const struct limits *lim;
@@ -198,7 +203,7 @@ digits_to_count(const char *s, int64_t *out)
 	v = strtoll(s, &end, 10);
 	while (isspace((unsigned char)*end))
 		end++;
-	if (errno || *end || v < 0 || v == LLONG_MAX)
+	if (errno || *end || v < 0 || v > MAX_COUNT)
 		return false;
 	*out = v;
 	return true;
@@ -215,8 +220,8 @@ get_count(struct parse_ctx *ctx, json_object *o, const char *name)
 	case json_type_int: {
 		int64_t v = json_object_get_int64(o);
 
-		if (v < 0 || v == INT64_MAX)
-			note(ctx, "%s: %s is negative or too large, left out", name,
+		if (v < 0 || v > MAX_COUNT)
+			note(ctx, "%s: %s is negative or over 10^12, left out", name,
 			     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		else {
 			c.value = v;
@@ -227,11 +232,11 @@ get_count(struct parse_ctx *ctx, json_object *o, const char *name)
 	case json_type_double: {
 		double d = json_object_get_double(o);
 
-		if (d >= 0 && d < 9.2e18 && floor(d) == d) {
+		if (d >= 0 && d <= (double)MAX_COUNT && floor(d) == d) {
 			c.value = (int64_t)d;
 			c.present = true;
 		} else
-			note(ctx, "%s: %s is not a whole non-negative number, left out", name,
+			note(ctx, "%s: %s is not a whole number from 0 to 10^12, left out", name,
 			     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		return c;
 	}
@@ -239,7 +244,7 @@ get_count(struct parse_ctx *ctx, json_object *o, const char *name)
 		if (digits_to_count(json_object_get_string(o), &c.value))
 			c.present = true;
 		else
-			note(ctx, "%s: \"%.64s\" is not a count, left out", name,
+			note(ctx, "%s: \"%.64s\" is not a count from 0 to 10^12, left out", name,
 			     json_object_get_string(o));
 		return c;
 	default:

@@ -217,4 +217,30 @@ like "$reasons" 'max_parse_time \(1 s\)' "cpu: a reason names max_parse_time"
 bounded "cpu" 131072 30
 redeliver "cpu" "$W/cpu.eml" -o max_message_inflated=16G -o max_inflate_ratio=100000 -o max_parse_time=1
 
+# ---- counts beyond what a reporter can send (10^12) are left out, the report stored
+now_day=$(date -u +%Y-%m-%d)
+for c in 9223372036854775806 1000000000001 1000000000000; do
+	cat >"$W/count-$c.json" <<JSON
+{"organization-name":"Count Inc.","report-id":"count-$c","date-range":{"start-datetime":"${now_day}T00:00:00Z","end-datetime":"${now_day}T23:59:59Z"},
+ "policies":[{"policy":{"policy-type":"sts","policy-domain":"count.example"},
+  "summary":{"total-successful-session-count":$c,"total-failure-session-count":"$c"},
+  "failure-details":[{"result-type":"certificate-expired","failed-session-count":$c.0}]}]}
+JSON
+	deliver "count $c" "$W/count-$c.json"
+	is "$new_reports/$new_rejected" 1/0 "count $c: the report is stored"
+done
+is "$(q "SELECT r.report_id || ':' || coalesce(p.total_successful_session_count::text, 'NULL') || ':' ||
+	coalesce(p.total_failure_session_count::text, 'NULL') || ':' || coalesce(f.failed_session_count::text, 'NULL')
+	FROM tlsrpt.report r JOIN tlsrpt.policy p ON p.report = r.id JOIN tlsrpt.failure f ON f.policy = p.id
+	WHERE r.organization_name = 'Count Inc.' ORDER BY r.report_id")" \
+"count-1000000000000:1000000000000:1000000000000:1000000000000
+count-1000000000001:NULL:NULL:NULL
+count-9223372036854775806:NULL:NULL:NULL" "counts over 10^12 are NULL, 10^12 itself is kept"
+like "$(q "SELECT array_to_string(notes, ' / ') FROM tlsrpt.report WHERE report_id = 'count-9223372036854775806'")" \
+	'total-successful-session-count: 9223372036854775806 is negative or over 10\^12' "the note says which count was left out"
+is "$(q "SELECT count(*) FROM tlsrpt.alerts()" >/dev/null; echo $?)" 0 "alerts() still works"
+ingest_noin --summary --domain=count.example
+expect_quiet "--summary over the bounded counts"
+like "$(cat "$W/out")" '2000000000000 sessions, 1000000000000 failed \(50.0 %\)' "--summary: the true sums (10^12 + 10^12 sessions)"
+
 done_testing
