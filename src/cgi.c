@@ -165,13 +165,17 @@ log_request(const char *outcome, const struct delivery *d, const struct store_re
 	for (size_t i = 0; i < d->n_reports; i++) {
 		const struct report *r = d->reports[i].report;
 
-		buf_printf(&line, " org=\"%s\" report-id=\"%s\"", r->organization_name ? r->organization_name : "",
-			   r->report_id ? r->report_id : "");
+		buf_puts(&line, " org=");
+		log_quote(&line, r->organization_name);
+		buf_puts(&line, " report-id=");
+		log_quote(&line, r->report_id);
 	}
 	buf_printf(&line, " reports=%zu new=%zu duplicate=%zu policies=%zu failures=%zu", d->n_reports,
 		   res->reports_new, res->reports_duplicate, delivery_policies(d), delivery_failures(d));
-	for (size_t i = 0; i < d->n_rejections; i++)
-		buf_printf(&line, " rejected=\"%s\"", d->rejections[i].reason);
+	for (size_t i = 0; i < d->n_rejections; i++) {
+		buf_puts(&line, " rejected=");
+		log_quote(&line, d->rejections[i].reason);
+	}
 	buf_printf(&line, " time=%lldms", ms);
 	log_info("%s", buf_cstr(&line));
 	buf_free(&line);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "util.h"
 
 enum key_type { KEY_STRING, KEY_SIZE, KEY_UINT, KEY_TRUST, KEY_POLICY };
@@ -196,7 +197,9 @@ config_load(struct config *c, const char *path, bool must_exist, struct error *e
 	FILE *fp;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO (or a device) must not block us before the deadline
+	 * is armed; it is refused below */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		if (errno == ENOENT && !must_exist)
 			return 0;
@@ -208,6 +211,13 @@ config_load(struct config *c, const char *path, bool must_exist, struct error *e
 		error_set(e, ERR_CONFIG, "%s: not a regular file", path);
 		return -1;
 	}
+	if (st.st_mode & S_IWOTH) {
+		close(fd);
+		error_set(e, ERR_CONFIG, "%s is writable by anyone (it names the database and the limits); "
+			  "chmod o-w it", path);
+		return -1;
+	}
+	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	if ((fp = fdopen(fd, "r")) == NULL) {
 		close(fd);
 		error_set(e, ERR_TEMP, "%s: %s", path, strerror(errno));
@@ -257,4 +267,12 @@ config_load(struct config *c, const char *path, bool must_exist, struct error *e
 fail:
 	fclose(fp);
 	return -1;
+}
+
+void
+config_warn_password(const char *conninfo, const char *where)
+{
+	if (holds_password(conninfo))
+		log_warn("a password given with %s is visible to every user of this host (ps); "
+			 "use ~/.pgpass, PGPASSFILE or a 0600 configuration file", where);
 }

@@ -57,9 +57,14 @@ struct config {
 void config_defaults(struct config *c);
 /* Reads "key = value" lines; '#' starts a comment. Unknown keys are refused.
  * A file that does not exist is fine when !must_exist. A file holding a
- * password (in database) that group or others can read is refused. */
+ * password (in database) that group or others can read is refused, as is
+ * one anyone may write, and anything that is not a regular file (a FIFO is
+ * refused at once, not waited on). */
 int config_load(struct config *c, const char *path, bool must_exist, struct error *e);
 int config_set(struct config *c, const char *key, const char *value, struct error *e);
 void config_free(struct config *c);
+/* Warns (log_warn) when conninfo, given on the command line as where
+ * ("-d", "-o database="), holds a password. */
+void config_warn_password(const char *conninfo, const char *where);
 
 #endif

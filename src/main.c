@@ -198,20 +198,29 @@ log_outcome(const struct delivery *d, const struct store_result *res, long long 
 	struct buf line = {0};
 	const char *outcome = res->reports_new > 0 ? "stored" : res->reports_duplicate > 0 ? "duplicate" : "rejected";
 
-	buf_printf(&line, "%s: source=%s message-id=<%s>", outcome, d->source,
-		   d->message_id ? d->message_id : "");
+	buf_printf(&line, "%s: source=", outcome);
+	log_token(&line, d->source);
+	buf_puts(&line, " message-id=<");
+	if (d->message_id)
+		log_token(&line, d->message_id);
+	buf_puts(&line, ">");
 	for (size_t i = 0; i < d->n_reports; i++) {
 		const struct report *r = d->reports[i].report;
 		const char *domain = r->n_policies ? r->policies[0].policy_domain : NULL;
 
-		buf_printf(&line, " org=\"%s\" report-id=\"%s\" domain=%s",
-			   r->organization_name ? r->organization_name : "",
-			   r->report_id ? r->report_id : "", domain ? domain : "-");
+		buf_puts(&line, " org=");
+		log_quote(&line, r->organization_name);
+		buf_puts(&line, " report-id=");
+		log_quote(&line, r->report_id);
+		buf_puts(&line, " domain=");
+		log_token(&line, domain);
 	}
 	buf_printf(&line, " reports=%zu new=%zu duplicate=%zu policies=%zu failures=%zu", d->n_reports,
 		   res->reports_new, res->reports_duplicate, delivery_policies(d), delivery_failures(d));
-	for (size_t i = 0; i < d->n_rejections; i++)
-		buf_printf(&line, " rejected=\"%s\"", d->rejections[i].reason);
+	for (size_t i = 0; i < d->n_rejections; i++) {
+		buf_puts(&line, " rejected=");
+		log_quote(&line, d->rejections[i].reason);
+	}
 	if (res->rejected_duplicate)
 		buf_printf(&line, " rejected-already-kept=%zu", res->rejected_duplicate);
 	buf_printf(&line, " time=%lldms", ms);
@@ -621,11 +630,15 @@ main(int argc, char **argv)
 		key[eq - overrides[i]] = '\0';
 		if (config_set(&run.cfg, key, eq + 1, &e) < 0)
 			goto config_failed;
+		if (strcmp(key, "database") == 0)
+			config_warn_password(eq + 1, "-o database=");
 	}
 	free(overrides);
 	overrides = NULL;
-	if (database != NULL)
+	if (database != NULL) {
 		config_set(&run.cfg, "database", database, &e);
+		config_warn_password(database, "-d");
+	}
 
 	setup_signals(run.cfg.deadline, run.mode != MODE_FILES);
 	mime_init();

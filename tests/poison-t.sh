@@ -243,4 +243,47 @@ ingest_noin --summary --domain=count.example
 expect_quiet "--summary over the bounded counts"
 like "$(cat "$W/out")" '2000000000000 sessions, 1000000000000 failed \(50.0 %\)' "--summary: the true sums (10^12 + 10^12 sessions)"
 
+# ---- log values: a '"' or a control character in a value forges no field
+cat >"$W/forge.json" <<'JSON'
+{"organization-name":"Forge\" report-id=\"forged\" new=\"9","report-id":"forge-1\u001b[2J\nstored: x","date-range":{"start-datetime":"2024-03-02T00:00:00Z","end-datetime":"2024-03-02T23:59:59Z"},"policies":[{"policy":{"policy-type":"sts","policy-domain":"example.org domain=evil"},"summary":{"total-successful-session-count":1,"total-failure-session-count":0}}]}
+JSON
+ingest "$W/forge.json" -v
+is "$rc" 0 "forged log values: exit status 0"
+line=$(grep 'stored: source=' "$W/err")
+is "$(grep -c . "$W/err")" 1 "forged log values: one log line"
+like "$line" 'org="Forge\\" report-id=\\"forged\\" new=\\"9" report-id="forge-1\\x1b\[2J\\x0astored: x" domain=example.org\\x20domain\\x3devil reports=1 ' \
+	"forged log values: quotes escaped, control characters as \\xNN"
+# read the line as a log parser would: key=value, a value "quoted" with \ escapes
+fields=$(printf '%s\n' "$line" | python3 -c '
+import re, sys
+line = sys.stdin.read().rstrip("\n")
+print(" ".join(k for k, v in re.findall(r""" ([a-z][a-z-]*)=("(?:[^"\\]|\\.)*"|\S+)""", line)))')
+is "$fields" "source message-id org report-id domain reports new duplicate policies failures time" \
+	"forged log values: the fields of the line are ours only"
+
+# ---- the configuration file: a FIFO is refused at once, so is a file anyone may write
+mkfifo "$W/fifo.conf"
+start=$(date +%s)
+ingest_noin -c "$W/fifo.conf" -n
+expect_fail "a FIFO as the configuration file" 78 5
+like "$(cat "$W/err")" 'not a regular file' "FIFO: refused as not a regular file"
+ok "FIFO: refused at once" test $(($(date +%s) - start)) -lt 10
+printf 'deadline = 30\n' >"$W/ww.conf"
+chmod 0666 "$W/ww.conf"
+ingest_noin -c "$W/ww.conf" -n
+expect_fail "a world-writable configuration file" 78 5
+like "$(cat "$W/err")" 'writable by anyone' "world-writable: the reason says so"
+chmod 0644 "$W/ww.conf"
+ingest_noin -c "$W/ww.conf" --dry-run -o max_parse_time=5
+is "$rc" 0 "the same file, not world-writable: accepted"
+
+# ---- a password on the command line warns
+printf '{}' >"$W/empty.json"
+ingest "$W/empty.json" --dry-run -v -d 'dbname=x password=secret'
+like "$(cat "$W/err")" 'warning: a password given with -d is visible' "-d with password=: a warning"
+ingest "$W/empty.json" --dry-run -v -o 'database=postgresql://u:secret@localhost/x'
+like "$(cat "$W/err")" 'warning: a password given with -o database= is visible' "-o database=URI with user:pass@: a warning"
+ingest "$W/empty.json" --dry-run -v -d 'dbname=x user=u'
+is "$(grep -c password "$W/err")" 0 "-d without a password: no warning"
+
 done_testing
