@@ -223,13 +223,14 @@ keep_our_domains(struct delivery *d, const struct limits *lim)
 /* A mail's origin (origin.h); with dkim_policy = require, no aligned pass
  * turns the whole message into one rejection. */
 static int
-check_origin(struct delivery *d, const unsigned char *data, size_t len, const struct limits *lim,
-	     struct error *e)
+check_origin(struct delivery *d, const unsigned char *data, size_t len, const struct mail *m,
+	     const struct limits *lim, struct error *e)
 {
 	const struct origin *o = &d->origin;
 	char *reason;
 
-	if (origin_check(data, len, d->sender, d->submitter, &lim->trust, &d->origin, e) < 0)
+	if (origin_check(data, len, (const char *const *)m->auth_results, m->n_auth_results, d->sender,
+			 d->submitter, &lim->trust, &d->origin, e) < 0)
 		return -1;
 	if (lim->trust.policy != DKIM_POLICY_REQUIRE || d->n_reports == 0 || origin_authenticated(o))
 		return 0;
@@ -300,9 +301,9 @@ ingest_bytes(const unsigned char *data, size_t len, const char *source,
 	for (size_t i = 0; i < m->n_parts && rc == 0; i++)
 		rc = take_part(d, m->parts[i].data, m->parts[i].len, m->parts[i].filename,
 			       m->report_domain, lim, e);
-	mime_free(m);
 	if (rc == 0)
-		rc = check_origin(d, data, len, lim, e);
+		rc = check_origin(d, data, len, m, lim, e);
+	mime_free(m);
 	if (rc == 0)
 		keep_our_domains(d, lim);
 	return rc;

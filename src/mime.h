@@ -21,6 +21,9 @@ struct mail {
 	char *subject;
 	char *report_domain; /* TLS-Report-Domain */
 	char *submitter;     /* TLS-Report-Submitter */
+	char **auth_results; /* Authentication-Results values (raw, folded), top to bottom,
+			      * from GMime's header list: where the header section really ends */
+	size_t n_auth_results;
 	struct mail_part *parts; /* the report candidates, in tree order */
 	size_t n_parts;
 };
