@@ -153,7 +153,8 @@ take_part(struct delivery *d, const unsigned char *data, size_t len, const char 
 		return 0;
 	}
 	values = report_count_values((const char *)json + i, json_len - i);
-	if (values > lim->max_message_json_values - d->json_values) {
+	/* over max_json_values, report_parse refuses the one report, with that reason */
+	if (values <= lim->max_json_values && values > lim->max_message_json_values - d->json_values) {
 		error_set(&perr, ERR_INPUT, "the message's reports hold more than max_message_json_values (%zu) "
 			  "JSON values, an object counting as 8", lim->max_message_json_values);
 		goto refused;

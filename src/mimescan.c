@@ -27,6 +27,7 @@ struct scan {
 	struct level *stack;
 	size_t depth;
 	size_t parts;
+	size_t report_parts; /* labelled as reports by their type */
 	/* the header block being read */
 	size_t header_bytes, params;
 	int field;          /* 0 other, 1 Content-Type, 2 Content-Disposition */
@@ -136,6 +137,15 @@ header_end(struct scan *s)
 	while (*v && *v != ';' && !isspace((unsigned char)*v) && n + 1 < sizeof type)
 		type[n++] = (char)tolower((unsigned char)*v++);
 	type[n] = '\0';
+	/* mime.c's rule, by type only: the more specific limit names itself first */
+	if (strcmp(type, "application/tlsrpt+gzip") == 0 || strcmp(type, "application/tlsrpt+json") == 0 ||
+	    strcmp(type, "application/tlsrpt") == 0) {
+		if (++s->report_parts > s->lim->max_report_parts) {
+			error_set(s->e, ERR_INPUT, "more than max_report_parts (%zu) report parts in one message",
+				  s->lim->max_report_parts);
+			return -1;
+		}
+	}
 	if (strncmp(type, "multipart/", 10) == 0) {
 		char b[MAX_BOUNDARY + 1];
 

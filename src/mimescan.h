@@ -11,7 +11,8 @@
 #include "status.h"
 
 /* 0 when msg[0..len) stays within lim's max_header_size, max_header_params,
- * max_mime_parts and max_mime_depth; else -1 with ERR_INPUT naming the limit.
+ * max_mime_parts, max_mime_depth and max_report_parts (parts whose type is a
+ * report type); else -1 with ERR_INPUT naming the limit.
  * The counts are upper bounds of what GMime will find: a line that begins
  * with "--" and a known boundary counts as a part whatever follows it. */
 int mimescan_check(const unsigned char *msg, size_t len, const struct limits *lim, struct error *e);
