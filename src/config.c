@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "util.h"
 
 enum key_type { KEY_STRING, KEY_SIZE, KEY_UINT, KEY_TRUST, KEY_POLICY };
@@ -43,6 +44,14 @@ static const struct key_def keys[] = {
 	{"max_string_length", KEY_SIZE, LIM(max_string_length), 16, (size_t)1 << 30},
 	{"max_report_parts", KEY_SIZE, LIM(max_report_parts), 1, 100000},
 	{"max_rejected_raw", KEY_SIZE, LIM(max_rejected_raw), 0, (size_t)1 << 30},
+	{"max_header_size", KEY_SIZE, LIM(max_header_size), 1024, (size_t)1 << 30},
+	{"max_header_params", KEY_SIZE, LIM(max_header_params), 4, 1000000},
+	{"max_mime_parts", KEY_SIZE, LIM(max_mime_parts), 2, 10000000},
+	{"max_mime_depth", KEY_UINT, LIM(max_mime_depth), 2, 1000},
+	{"max_message_inflated", KEY_SIZE, LIM(max_message_inflated), 1024, (size_t)1 << 34},
+	{"max_message_json_values", KEY_SIZE, LIM(max_message_json_values), 16, (size_t)1 << 32},
+	{"max_message_rows", KEY_SIZE, LIM(max_message_rows), 1, (size_t)1 << 32},
+	{"max_parse_time", KEY_UINT, LIM(max_parse_time), 1, 86400},
 	{"trust", KEY_TRUST, LIM(trust.mode), 0, 0},
 	{"authserv_id", KEY_STRING, LIM(trust.authserv_id), 0, 0},
 	{"dkim_policy", KEY_POLICY, LIM(trust.policy), 0, 0},
@@ -72,6 +81,14 @@ config_defaults(struct config *c)
 	c->limits.max_string_length = (size_t)64 << 10;
 	c->limits.max_report_parts = 100;
 	c->limits.max_rejected_raw = (size_t)1 << 20;
+	c->limits.max_header_size = (size_t)256 << 10;
+	c->limits.max_header_params = 64;
+	c->limits.max_mime_parts = 1000;
+	c->limits.max_mime_depth = 16;
+	c->limits.max_message_inflated = (size_t)128 << 20;
+	c->limits.max_message_json_values = 1000000;
+	c->limits.max_message_rows = 50000;
+	c->limits.max_parse_time = 20;
 }
 
 void
@@ -180,7 +197,9 @@ config_load(struct config *c, const char *path, bool must_exist, struct error *e
 	FILE *fp;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO (or a device) must not block us before the deadline
+	 * is armed; it is refused below */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		if (errno == ENOENT && !must_exist)
 			return 0;
@@ -192,6 +211,13 @@ config_load(struct config *c, const char *path, bool must_exist, struct error *e
 		error_set(e, ERR_CONFIG, "%s: not a regular file", path);
 		return -1;
 	}
+	if (st.st_mode & S_IWOTH) {
+		close(fd);
+		error_set(e, ERR_CONFIG, "%s is writable by anyone (it names the database and the limits); "
+			  "chmod o-w it", path);
+		return -1;
+	}
+	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	if ((fp = fdopen(fd, "r")) == NULL) {
 		close(fd);
 		error_set(e, ERR_TEMP, "%s: %s", path, strerror(errno));
@@ -241,4 +267,12 @@ config_load(struct config *c, const char *path, bool must_exist, struct error *e
 fail:
 	fclose(fp);
 	return -1;
+}
+
+void
+config_warn_password(const char *conninfo, const char *where)
+{
+	if (holds_password(conninfo))
+		log_warn("a password given with %s is visible to every user of this host (ps); "
+			 "use ~/.pgpass, PGPASSFILE or a 0600 configuration file", where);
 }

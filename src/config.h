@@ -33,6 +33,15 @@ struct limits {
 	size_t max_string_length;       /* bytes of one JSON string value */
 	size_t max_report_parts;        /* candidate report parts per message */
 	size_t max_rejected_raw;        /* bytes kept in tlsrpt.rejected.raw */
+	/* per message, whatever its parts (mimescan.c, ingest.c) */
+	size_t max_header_size;         /* bytes of one header block (the message's, a part's) */
+	size_t max_header_params;       /* Content-Type + Content-Disposition parameters per block */
+	size_t max_mime_parts;          /* MIME parts of any kind */
+	unsigned max_mime_depth;        /* multiparts and attached messages, nested */
+	size_t max_message_inflated;    /* bytes out of all gzip parts together */
+	size_t max_message_json_values; /* values of all reports together, an object counting as 8 */
+	size_t max_message_rows;        /* policies + failure-details rows of all reports together */
+	unsigned max_parse_time;        /* CPU seconds to parse one message (not the database's time) */
 	struct trust trust;             /* origin checks: ingest_bytes() reads them here */
 };
 
@@ -48,9 +57,14 @@ struct config {
 void config_defaults(struct config *c);
 /* Reads "key = value" lines; '#' starts a comment. Unknown keys are refused.
  * A file that does not exist is fine when !must_exist. A file holding a
- * password (in database) that group or others can read is refused. */
+ * password (in database) that group or others can read is refused, as is
+ * one anyone may write, and anything that is not a regular file (a FIFO is
+ * refused at once, not waited on). */
 int config_load(struct config *c, const char *path, bool must_exist, struct error *e);
 int config_set(struct config *c, const char *key, const char *value, struct error *e);
 void config_free(struct config *c);
+/* Warns (log_warn) when conninfo, given on the command line as where
+ * ("-d", "-o database="), holds a password. */
+void config_warn_password(const char *conninfo, const char *where);
 
 #endif

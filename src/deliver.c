@@ -56,10 +56,16 @@ static void
 deliver_log_head(struct buf *line, const char *what, const char *source, const char *remote,
 		 const char *message_id)
 {
-	buf_printf(line, "%s: source=%s", what, source);
-	if (remote != NULL)
-		buf_printf(line, " remote=%s", remote);
-	buf_printf(line, " message-id=<%s>", message_id ? message_id : "");
+	buf_printf(line, "%s: source=", what);
+	log_token(line, source);
+	if (remote != NULL) {
+		buf_puts(line, " remote=");
+		log_token(line, remote);
+	}
+	buf_puts(line, " message-id=<");
+	if (message_id)
+		log_token(line, message_id);
+	buf_puts(line, ">");
 }
 
 void
@@ -72,14 +78,19 @@ deliver_log_outcome(const struct delivery *d, const char *remote, const struct s
 		const struct report *r = d->reports[i].report;
 		const char *domain = r->n_policies ? r->policies[0].policy_domain : NULL;
 
-		buf_printf(&line, " org=\"%s\" report-id=\"%s\" domain=%s",
-			   r->organization_name ? r->organization_name : "",
-			   r->report_id ? r->report_id : "", domain ? domain : "-");
+		buf_puts(&line, " org=");
+		log_quote(&line, r->organization_name);
+		buf_puts(&line, " report-id=");
+		log_quote(&line, r->report_id);
+		buf_puts(&line, " domain=");
+		log_token(&line, domain);
 	}
 	buf_printf(&line, " reports=%zu new=%zu duplicate=%zu policies=%zu failures=%zu", d->n_reports,
 		   res->reports_new, res->reports_duplicate, delivery_policies(d), delivery_failures(d));
-	for (size_t i = 0; i < d->n_rejections; i++)
-		buf_printf(&line, " rejected=\"%s\"", d->rejections[i].reason);
+	for (size_t i = 0; i < d->n_rejections; i++) {
+		buf_puts(&line, " rejected=");
+		log_quote(&line, d->rejections[i].reason);
+	}
 	if (res->rejected_duplicate)
 		buf_printf(&line, " rejected-already-kept=%zu", res->rejected_duplicate);
 	buf_printf(&line, " time=%lldms", ms);
@@ -93,7 +104,8 @@ deliver_log_deferred(const char *source, const char *remote, const char *message
 	struct buf line = {0};
 
 	deliver_log_head(&line, "deferred", source, remote, message_id);
-	buf_printf(&line, " reason=\"%s\"", reason);
+	buf_puts(&line, " reason=");
+	log_quote(&line, reason);
 	log_info("%s", buf_cstr(&line));
 	buf_free(&line);
 }

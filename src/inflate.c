@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include "inflate.h"
+#include "util.h"
 
 #define RATIO_FLOOR ((size_t)1 << 20) /* the ratio limit applies past 1 MiB of output */
 #define CHUNK ((size_t)64 << 10)
@@ -67,6 +68,11 @@ inflate_gzip(const unsigned char *in, size_t len, const struct limits *lim,
 		if (produced > RATIO_FLOOR && produced / (len - zs.avail_in + 1) > lim->max_inflate_ratio) {
 			error_set(e, ERR_INPUT, "inflate ratio over max_inflate_ratio (%u:1)",
 				  lim->max_inflate_ratio);
+			break;
+		}
+		if (parse_clock_over()) {
+			error_set(e, ERR_INPUT, "the message takes more than max_parse_time (%u s) to parse",
+				  lim->max_parse_time);
 			break;
 		}
 		if (zr == Z_OK || (zr == Z_BUF_ERROR && zs.avail_in > 0))

@@ -111,7 +111,7 @@ take_part(struct delivery *d, const unsigned char *data, size_t len, const char 
 	struct error perr = {ERR_NONE, ""};
 	struct buf plain = {0};
 	const unsigned char *json = data;
-	size_t json_len = len, i;
+	size_t json_len = len, i, values, rows;
 	struct report *rep;
 
 	if (len == 0) {
@@ -122,9 +122,27 @@ take_part(struct delivery *d, const unsigned char *data, size_t len, const char 
 		add_rejection(d, lim, "zip archive: only gzip and plain JSON reports are read", filename, data, len);
 		return 0;
 	}
+	if (parse_clock_over()) {
+		error_set(&perr, ERR_INPUT, "the message takes more than max_parse_time (%u s) to parse",
+			  lim->max_parse_time);
+		goto refused;
+	}
 	if (ingest_sniff(data, len) != INPUT_JSON) {
-		if (inflate_gzip(data, len, lim, &plain, NULL, &perr) < 0)
+		/* this part may inflate to what the message has left, at most */
+		struct limits part = *lim;
+		bool message_cap = lim->max_message_inflated - d->inflated < lim->max_inflated_size;
+
+		if (message_cap)
+			part.max_inflated_size = lim->max_message_inflated - d->inflated;
+		if (inflate_gzip(data, len, &part, &plain, NULL, &perr) < 0) {
+			if (message_cap && perr.cls == ERR_INPUT && strncmp(perr.msg, "inflated size over", 18) == 0) {
+				error_clear(&perr);
+				error_set(&perr, ERR_INPUT, "the message's gzip parts inflate to more than "
+					  "max_message_inflated (%zu bytes)", lim->max_message_inflated);
+			}
 			goto refused;
+		}
+		d->inflated += plain.len;
 		json = plain.data;
 		json_len = plain.len;
 	}
@@ -134,9 +152,27 @@ take_part(struct delivery *d, const unsigned char *data, size_t len, const char 
 		buf_free(&plain);
 		return 0;
 	}
+	values = report_count_values((const char *)json + i, json_len - i);
+	/* over max_json_values, report_parse refuses the one report, with that reason */
+	if (values <= lim->max_json_values && values > lim->max_message_json_values - d->json_values) {
+		error_set(&perr, ERR_INPUT, "the message's reports hold more than max_message_json_values (%zu) "
+			  "JSON values, an object counting as 8", lim->max_message_json_values);
+		goto refused;
+	}
+	d->json_values += values;
 	if (report_parse((const char *)json + i, json_len - i, fallback_domain, lim, &rep, &perr) < 0)
 		goto refused;
 	buf_free(&plain);
+	rows = rep->n_policies;
+	for (size_t j = 0; j < rep->n_policies; j++)
+		rows += rep->policies[j].n_failures;
+	if (rows > lim->max_message_rows - d->rows) {
+		report_free(rep);
+		error_set(&perr, ERR_INPUT, "the message's reports hold more than max_message_rows (%zu) "
+			  "policies and failure-details", lim->max_message_rows);
+		goto refused;
+	}
+	d->rows += rows;
 	add_report(d, rep, filename);
 	return 0;
 refused:
@@ -188,13 +224,14 @@ keep_our_domains(struct delivery *d, const struct limits *lim)
 /* A mail's origin (origin.h); with dkim_policy = require, no aligned pass
  * turns the whole message into one rejection. */
 static int
-check_origin(struct delivery *d, const unsigned char *data, size_t len, const struct limits *lim,
-	     struct error *e)
+check_origin(struct delivery *d, const unsigned char *data, size_t len, const struct mail *m,
+	     const struct limits *lim, struct error *e)
 {
 	const struct origin *o = &d->origin;
 	char *reason;
 
-	if (origin_check(data, len, d->sender, d->submitter, &lim->trust, &d->origin, e) < 0)
+	if (origin_check(data, len, (const char *const *)m->auth_results, m->n_auth_results, d->sender,
+			 d->submitter, &lim->trust, &d->origin, e) < 0)
 		return -1;
 	if (lim->trust.policy != DKIM_POLICY_REQUIRE || d->n_reports == 0 || origin_authenticated(o))
 		return 0;
@@ -247,6 +284,7 @@ ingest_bytes(const unsigned char *data, size_t len, const char *source,
 	int rc = 0;
 
 	*out = d;
+	parse_clock_start(lim->max_parse_time);
 	d->source = xstrdup(source ? source : "stdin");
 	d->kind = ingest_sniff(data, len);
 	set_input_digest(d, data, len);
@@ -282,9 +320,9 @@ ingest_bytes(const unsigned char *data, size_t len, const char *source,
 			       m->report_domain, lim, e);
 	if (m->parser_warnings != NULL)
 		explain_rejections(d, 0, m->parser_warnings);
-	mime_free(m);
 	if (rc == 0)
-		rc = check_origin(d, data, len, lim, e);
+		rc = check_origin(d, data, len, m, lim, e);
+	mime_free(m);
 	if (rc == 0)
 		keep_our_domains(d, lim);
 	return rc;

@@ -43,6 +43,10 @@ struct delivery {
 	struct rejection *rejections;
 	size_t n_rejections;
 	struct origin origin; /* mail only: what lim->trust found out about the sender */
+	/* spent so far of the per-message limits */
+	size_t inflated;    /* max_message_inflated */
+	size_t json_values; /* max_message_json_values */
+	size_t rows;        /* max_message_rows */
 };
 
 enum input_kind ingest_sniff(const unsigned char *data, size_t len);
@@ -52,7 +56,9 @@ enum input_kind ingest_sniff(const unsigned char *data, size_t len);
  * lim->trust (origin.h): a mail's origin is checked and kept in d->origin;
  * with dkim_policy = require a mail that is not an aligned DKIM pass becomes
  * one rejection (the whole message); with our_domains set, a report for
- * another policy domain becomes a rejection. */
+ * another policy domain becomes a rejection. Whatever one message costs is
+ * bounded before it is spent (config.h, "per message"): over a limit, the part
+ * (or the whole message, for its MIME shape and max_parse_time) is rejected. */
 int ingest_bytes(const unsigned char *data, size_t len, const char *source,
 		 const struct limits *lim, struct delivery **out, struct error *e);
 /* A delivery that keeps the whole input (its first head_len bytes of

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <syslog.h>
 
 #include "log.h"
@@ -51,3 +52,34 @@ LOG_FN(log_info, LOG_INFO, "", 1)
 LOG_FN(log_warn, LOG_WARNING, "warning: ", 1)
 LOG_FN(log_error, LOG_ERR, "error: ", 1)
 LOG_FN(log_debug, LOG_DEBUG, "debug: ", verbose)
+
+static void
+put_escaped(struct buf *b, const char *s, const char *hex_too)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_printf(b, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f || strchr(hex_too, *p))
+			buf_printf(b, "\\x%02x", *p);
+		else
+			buf_append(b, p, 1);
+	}
+}
+
+void
+log_quote(struct buf *b, const char *s)
+{
+	buf_puts(b, "\"");
+	if (s != NULL)
+		put_escaped(b, s, "");
+	buf_puts(b, "\"");
+}
+
+void
+log_token(struct buf *b, const char *s)
+{
+	if (s == NULL || *s == '\0')
+		buf_puts(b, "-");
+	else
+		put_escaped(b, s, " <>=");
+}

@@ -267,9 +267,13 @@ main_configure(struct main_options *o, struct error *e)
 		key[eq - o->overrides[i]] = '\0';
 		if (config_set(&o->cfg, key, eq + 1, e) < 0)
 			return (e->cls = ERR_CONFIG, -1);
+		if (strcmp(key, "database") == 0)
+			config_warn_password(eq + 1, "-o database=");
 	}
-	if (o->database != NULL)
+	if (o->database != NULL) {
 		config_set(&o->cfg, "database", o->database, e);
+		config_warn_password(o->database, "-d");
+	}
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "mime.h"
+#include "mimescan.h"
 #include "util.h"
 
 static void
@@ -67,25 +68,45 @@ clean_header(const char *v)
 	return c;
 }
 
-/* The address of a From header with one mailbox; the header text otherwise. */
+/* The address of a From header with one mailbox, from GMime's parsed list;
+ * the header text otherwise. */
 static char *
-sender_address(const char *header)
+sender_address(GMimeMessage *message)
 {
-	InternetAddressList *list;
+	InternetAddressList *list = g_mime_message_get_from(message); /* borrowed */
+	const char *header = g_mime_object_get_header(GMIME_OBJECT(message), "From");
 	InternetAddress *a;
 	const char *addr;
-	char *out = NULL;
 
 	if (header == NULL)
 		return NULL;
-	list = internet_address_list_parse(NULL, header);
 	if (list != NULL && internet_address_list_length(list) == 1 &&
 	    INTERNET_ADDRESS_IS_MAILBOX(a = internet_address_list_get_address(list, 0)) &&
 	    (addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a))) != NULL && *addr)
-		out = clean_header(addr);
-	if (list != NULL)
-		g_object_unref(list);
-	return out ? out : clean_header(header);
+		return clean_header(addr);
+	return clean_header(header);
+}
+
+#define MAX_AUTH_RESULTS 64 /* our MTA's is at the top; more below are other hosts' */
+
+static void
+collect_auth_results(struct mail *m, GMimeMessage *message, gint64 header_end)
+{
+	GMimeHeaderList *list = g_mime_object_get_header_list(GMIME_OBJECT(message));
+	int n = list ? g_mime_header_list_get_count(list) : 0;
+
+	for (int i = 0; i < n && m->n_auth_results < MAX_AUTH_RESULTS; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
+		const char *name = h ? g_mime_header_get_name(h) : NULL, *raw;
+
+		if (header_end >= 0 && g_mime_header_get_offset(h) >= header_end)
+			break;
+		if (name == NULL || g_ascii_strcasecmp(name, "Authentication-Results") != 0)
+			continue;
+		raw = g_mime_header_get_raw_value(h);
+		m->auth_results = xreallocarray(m->auth_results, m->n_auth_results + 1, sizeof *m->auth_results);
+		m->auth_results[m->n_auth_results++] = text_clean(raw ? raw : "", raw ? strlen(raw) : 0, NULL);
+	}
 }
 
 static bool
@@ -160,6 +181,7 @@ mime_warning_text(int code)
 struct parser_warnings {
 	GString *text;
 	guint64 seen; /* bit per GMimeParserWarning code */
+	gint64 first_bad_header;
 };
 
 #define MAX_WARNING_ITEM 64
@@ -171,6 +193,10 @@ parser_warning(gint64 offset, GMimeParserWarning code, const gchar *item, gpoint
 	const char *what = mime_warning_text((int)code);
 	guint64 bit = (unsigned)code < 64 ? (guint64)1 << (unsigned)code : 0;
 
+	/* GMime reads on past a line that is no header; Postfix (RFC 5322) ends
+	 * the header section there: what follows is body */
+	if (code == GMIME_CRIT_INVALID_HEADER_NAME && (w->first_bad_header < 0 || offset < w->first_bad_header))
+		w->first_bad_header = offset;
 	if (w->seen & bit)
 		return;
 	w->seen |= bit;
@@ -253,12 +279,14 @@ mime_parse(const unsigned char *msg, size_t len, const struct limits *lim,
 	GMimeParser *parser;
 	GMimeMessage *message;
 	GMimePartIter *it;
-	struct parser_warnings warnings = {NULL, 0};
+	struct parser_warnings warnings = {NULL, 0, -1};
 	struct mail *m;
 	bool single;
 	int rc = 0;
 
 	*out = NULL;
+	if (mimescan_check(msg, len, lim, e) < 0)
+		return -1;
 	stream = g_mime_stream_mem_new_with_buffer((const char *)msg, len);
 	parser = g_mime_parser_new_with_stream(stream);
 	g_object_unref(stream);
@@ -284,7 +312,8 @@ mime_parse(const unsigned char *msg, size_t len, const struct limits *lim,
 	g_string_free(warnings.text, TRUE);
 	m->message_id = clean_header(g_mime_message_get_message_id(message));
 	m->subject = clean_header(g_mime_message_get_subject(message));
-	m->from = sender_address(g_mime_object_get_header(GMIME_OBJECT(message), "From"));
+	m->from = sender_address(message);
+	collect_auth_results(m, message, warnings.first_bad_header);
 	m->report_domain = clean_header(g_mime_object_get_header(GMIME_OBJECT(message), "TLS-Report-Domain"));
 	m->submitter = clean_header(g_mime_object_get_header(GMIME_OBJECT(message), "TLS-Report-Submitter"));
 
@@ -294,6 +323,12 @@ mime_parse(const unsigned char *msg, size_t len, const struct limits *lim,
 		GMimeObject *cur = g_mime_part_iter_get_current(it);
 		char *path;
 
+		if (parse_clock_over()) {
+			error_set(e, ERR_INPUT, "the message takes more than max_parse_time (%u s) to parse",
+				  lim->max_parse_time);
+			rc = -1;
+			break;
+		}
 		if (cur == NULL || !GMIME_IS_PART(cur))
 			continue;
 		path = g_mime_part_iter_get_path(it);
@@ -328,5 +363,8 @@ mime_free(struct mail *m)
 	free(m->report_domain);
 	free(m->submitter);
 	free(m->parser_warnings);
+	for (size_t i = 0; i < m->n_auth_results; i++)
+		free(m->auth_results[i]);
+	free(m->auth_results);
 	free(m);
 }

@@ -21,6 +21,9 @@ struct mail {
 	char *subject;
 	char *report_domain; /* TLS-Report-Domain */
 	char *submitter;     /* TLS-Report-Submitter */
+	char **auth_results; /* Authentication-Results values (raw, folded), top to bottom,
+			      * from GMime's header list: where the header section really ends */
+	size_t n_auth_results;
 	struct mail_part *parts; /* the report candidates, in tree order */
 	size_t n_parts;
 	char *parser_warnings; /* GMime's warnings in words ("a; b"), or NULL: for a rejection's reason */
@@ -32,8 +35,9 @@ void mime_shutdown(void);
 /* Parses msg[0..len) (an optional leading mbox "From " line is skipped),
  * walks the whole tree including attached message/rfc822, and collects every
  * part that is a report by type, by file name or by sniffed content.
- * Fails with ERR_INPUT when the bytes are not a message at all or hold more
- * than max_report_parts candidates. Header values are valid UTF-8 without NUL. */
+ * Fails with ERR_INPUT when the bytes are not a message at all, hold more
+ * than max_report_parts candidates, are over a limit of mimescan.h (checked
+ * before GMime sees them) or over max_parse_time. Header values are valid UTF-8 without NUL. */
 int mime_parse(const unsigned char *msg, size_t len, const struct limits *lim,
 	       struct mail **out, struct error *e);
 void mime_free(struct mail *m);

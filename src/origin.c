@@ -214,67 +214,6 @@ is_same_word(const char *item, size_t len, const void *arg)
 	return strlen(word) == len && strncasecmp(word, item, len) == 0;
 }
 
-/* ---- raw headers ---- */
-
-/* The unfolded values of every header field called name, top to bottom. */
-static char **
-header_values(const unsigned char *msg, size_t len, const char *name, size_t *n)
-{
-	size_t i = mbox_from_line_length(msg, len), nlen = strlen(name);
-	char **vals = NULL;
-	struct buf cur = {0};
-	bool collecting = false;
-
-	*n = 0;
-	while (i < len) {
-		const unsigned char *nl = memchr(msg + i, '\n', len - i);
-		size_t end = nl ? (size_t)(nl - msg) : len, next = nl ? end + 1 : len, stop = end;
-
-		if (stop > i && msg[stop - 1] == '\r')
-			stop--;
-		if (stop == i)
-			break; /* the empty line: end of the header */
-		if (msg[i] == ' ' || msg[i] == '\t') {
-			if (collecting)
-				buf_append(&cur, msg + i, stop - i);
-		} else {
-			const unsigned char *colon = memchr(msg + i, ':', stop - i);
-
-			if (collecting) {
-				vals = xreallocarray(vals, *n + 1, sizeof *vals);
-				vals[(*n)++] = text_clean((const char *)cur.data, cur.len, NULL);
-				cur.len = 0;
-			}
-			collecting = false;
-			if (colon != NULL) {
-				size_t k = (size_t)(colon - (msg + i));
-
-				while (k > 0 && (msg[i + k - 1] == ' ' || msg[i + k - 1] == '\t'))
-					k--;
-				if (k == nlen && strncasecmp((const char *)msg + i, name, nlen) == 0) {
-					collecting = true;
-					buf_append(&cur, colon + 1, stop - (size_t)(colon + 1 - msg));
-				}
-			}
-		}
-		i = next;
-	}
-	if (collecting) {
-		vals = xreallocarray(vals, *n + 1, sizeof *vals);
-		vals[(*n)++] = text_clean((const char *)cur.data, cur.len, NULL);
-	}
-	buf_free(&cur);
-	return vals;
-}
-
-static void
-free_values(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* ---- Authentication-Results (RFC 8601) ---- */
 
 static void
@@ -476,14 +415,13 @@ choose(struct origin *o, const struct candidate *c, size_t n, const char *from_d
 /* ---- the two methods ---- */
 
 static void
-by_auth_results(const unsigned char *msg, size_t len, const struct trust *t, const char *from_domain,
+by_auth_results(const char *const *vals, size_t nvals, const struct trust *t, const char *from_domain,
 		const char *submitter, struct origin *o)
 {
 	struct ar_dkim found[MAX_AR_RESULTS];
 	struct candidate cand[MAX_AR_RESULTS];
 	char authserv[256];
-	size_t nvals, nfound = 0, ignored = 0;
-	char **vals = header_values(msg, len, "Authentication-Results", &nvals);
+	size_t nfound = 0, ignored = 0;
 	bool have = false;
 
 	o->method = "authentication-results";
@@ -495,7 +433,6 @@ by_auth_results(const unsigned char *msg, size_t len, const struct trust *t, con
 		}
 		have = true; /* the topmost one of ours: added last, by our MTA */
 	}
-	free_values(vals, nvals);
 	if (!have) {
 		o->detail = xasprintf("no Authentication-Results header from authserv-id %s (%zu other%s ignored)",
 				      t->authserv_id ? t->authserv_id : "(authserv_id not set)", ignored,
@@ -648,8 +585,8 @@ by_dkim_verify(const unsigned char *msg, size_t len, const struct trust *t, cons
 }
 
 int
-origin_check(const unsigned char *msg, size_t len, const char *from, const char *submitter,
-	     const struct trust *t, struct origin *o, struct error *e)
+origin_check(const unsigned char *msg, size_t len, const char *const *auth_results, size_t n_auth_results,
+	     const char *from, const char *submitter, const struct trust *t, struct origin *o, struct error *e)
 {
 	char *from_domain, *sub = NULL;
 	int rc = 0;
@@ -661,7 +598,7 @@ origin_check(const unsigned char *msg, size_t len, const char *from, const char 
 	if (submitter != NULL)
 		sub = normalize_domain(submitter, strlen(submitter));
 	if (t->mode == TRUST_AUTH_RESULTS)
-		by_auth_results(msg, len, t, from_domain, sub, o);
+		by_auth_results(auth_results, n_auth_results, t, from_domain, sub, o);
 	else
 		rc = by_dkim_verify(msg, len, t, from_domain, sub, o, e);
 	if (rc == 0 && o->dkim_domain != NULL && o->aligned == TRI_FALSE) {

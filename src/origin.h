@@ -23,12 +23,14 @@ struct origin {
 };
 
 /* Checks one raw mail message (an optional mbox "From " line first) as
- * t->mode says, with from (the From header value) and submitter (the
- * TLS-Report-Submitter value), either may be NULL. Fills *o, which the
+ * t->mode says, with auth_results (the message's Authentication-Results
+ * values, top to bottom, as GMime's header list holds them: mime.h), from
+ * (the From header value) and submitter (the TLS-Report-Submitter value),
+ * either may be NULL. Fills *o, which the
  * caller frees with origin_free. Fails only with ERR_TEMP (a key lookup
  * that may succeed later, out of resources) or ERR_CONFIG. */
-int origin_check(const unsigned char *msg, size_t len, const char *from, const char *submitter,
-		 const struct trust *t, struct origin *o, struct error *e);
+int origin_check(const unsigned char *msg, size_t len, const char *const *auth_results, size_t n_auth_results,
+		 const char *from, const char *submitter, const struct trust *t, struct origin *o, struct error *e);
 void origin_free(struct origin *o);
 
 /* An aligned pass: the mail is authenticated as coming from its sender. */

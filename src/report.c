@@ -20,6 +20,11 @@
 #include "report.h"
 
 #define MAX_NOTES 50
+/* The largest count a real reporter can send: a trillion sessions a day is
+ * more than all mail on the internet. Anything above is left out (NULL, with
+ * a note), so that no sum in the views, alerts or --summary can overflow:
+ * 9.2 million such counts fit in a bigint. */
+#define MAX_COUNT INT64_C(1000000000000)
 
 struct parse_ctx {
 	const struct limits *lim;
@@ -278,7 +283,7 @@ digits_to_count(const char *s, int64_t *out)
 	v = strtoll(s, &end, 10);
 	while (isspace((unsigned char)*end))
 		end++;
-	if (errno || *end || v < 0 || v == LLONG_MAX)
+	if (errno || *end || v < 0 || v > MAX_COUNT)
 		return false;
 	*out = v;
 	return true;
@@ -295,8 +300,8 @@ get_count(struct parse_ctx *ctx, json_object *o, const char *name)
 	case json_type_int: {
 		int64_t v = json_object_get_int64(o);
 
-		if (v < 0 || v == INT64_MAX)
-			note(ctx, "%s: %s is negative or too large, left out", name,
+		if (v < 0 || v > MAX_COUNT)
+			note(ctx, "%s: %s is negative or over 10^12, left out", name,
 			     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		else {
 			c.value = v;
@@ -307,11 +312,11 @@ get_count(struct parse_ctx *ctx, json_object *o, const char *name)
 	case json_type_double: {
 		double d = json_object_get_double(o);
 
-		if (d >= 0 && d < 9.2e18 && floor(d) == d) {
+		if (d >= 0 && d <= (double)MAX_COUNT && floor(d) == d) {
 			c.value = (int64_t)d;
 			c.present = true;
 		} else
-			note(ctx, "%s: %s is not a whole non-negative number, left out", name,
+			note(ctx, "%s: %s is not a whole number from 0 to 10^12, left out", name,
 			     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		return c;
 	}
@@ -319,7 +324,7 @@ get_count(struct parse_ctx *ctx, json_object *o, const char *name)
 		if (digits_to_count(json_object_get_string(o), &c.value))
 			c.present = true;
 		else
-			note(ctx, "%s: \"%.64s\" is not a count, left out", name,
+			note(ctx, "%s: \"%.64s\" is not a count from 0 to 10^12, left out", name,
 			     json_object_get_string(o));
 		return c;
 	default:
@@ -671,8 +676,8 @@ parse_policies(struct parse_ctx *ctx, json_object *pols, const char *fallback_do
 /* An upper bound of the values json-c would build, an object counting as 8:
  * a value costs it about a hundred bytes and an object, with its hash table,
  * about eight hundred, so a few megabytes of "{}," would cost gigabytes. */
-static size_t
-count_json_values(const char *json, size_t len)
+size_t
+report_count_values(const char *json, size_t len)
 {
 	size_t n = 1;
 	bool in_string = false;
@@ -704,7 +709,7 @@ parse_json_text(struct parse_ctx *ctx, const char *json, size_t len)
 	json_object *root;
 	size_t end;
 
-	if (count_json_values(json, len) > ctx->lim->max_json_values) {
+	if (report_count_values(json, len) > ctx->lim->max_json_values) {
 		error_set(ctx->e, ERR_INPUT, "JSON of more than max_json_values (%zu) values, an object counting as 8",
 			  ctx->lim->max_json_values);
 		return NULL;

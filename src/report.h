@@ -64,6 +64,9 @@ struct report {
 int report_parse(const char *json, size_t len, const char *fallback_domain,
 		 const struct limits *lim, struct report **out, struct error *e);
 void report_free(struct report *r);
+/* An upper bound of the JSON values in json[0..len), an object counting as 8
+ * (what max_json_values and max_message_json_values count), in one linear pass. */
+size_t report_count_values(const char *json, size_t len);
 
 /* The normalized report as one line of JSON (no newline), for --dry-run;
  * or as a json-c object the caller adds to and frees with json_object_put. */

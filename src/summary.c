@@ -97,25 +97,32 @@ ll(const PGresult *res, int row, int col)
 	return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
+/* Sums of session counts: numeric in SQL (a sum of bigints never overflows
+ * there), long double here (exact to 2^64, far past what bounded counts sum to). */
+static long double
+sum_of(const PGresult *res, int row, int col)
+{
+	return strtold(PQgetvalue(res, row, col), NULL);
+}
+
 static void
-print_rate(struct buf *b, long long sessions, long long failed)
+print_rate(struct buf *b, long double sessions, long double failed)
 {
 	if (sessions <= 0)
 		buf_printf(b, "no sessions");
 	else
-		buf_printf(b, "%lld sessions, %lld failed (%.1f %%)", sessions, failed,
-			   100.0 * (double)failed / (double)sessions);
+		buf_printf(b, "%.0Lf sessions, %.0Lf failed (%.1f %%)", sessions, failed,
+			   (double)(100.0L * failed / sessions));
 }
 
 static void
 print_domain(FILE *out, const PGresult *dom, int d, const PGresult *types)
 {
 	const char *name = PQgetvalue(dom, d, 0);
-	long long ok = ll(dom, d, 1), failed = ll(dom, d, 2);
+	long double ok = sum_of(dom, d, 1), failed = sum_of(dom, d, 2), more_sessions = 0;
 	long long reports = ll(dom, d, 3), n_reporters = ll(dom, d, 5);
 	struct buf line = {0};
 	int shown = 0, more = 0;
-	long long more_sessions = 0;
 
 	fputc('\n', out);
 	put_wrapped(out, "", "  ", name);
@@ -132,13 +139,13 @@ print_domain(FILE *out, const PGresult *dom, int d, const PGresult *types)
 			continue;
 		if (shown == TOP_RESULT_TYPES) {
 			more++;
-			more_sessions += ll(types, t, 2);
+			more_sessions += sum_of(types, t, 2);
 			continue;
 		}
 		shown++;
 		line.len = 0;
-		buf_printf(&line, "%s: %lld failed session%s", rt, ll(types, t, 2),
-			   ll(types, t, 2) == 1 ? "" : "s");
+		buf_printf(&line, "%s: %s failed session%s", rt, PQgetvalue(types, t, 2),
+			   strcmp(PQgetvalue(types, t, 2), "1") == 0 ? "" : "s");
 		put_wrapped(out, "  ", "    ", buf_cstr(&line));
 		put_wrapped(out, "    MX: ", "        ", PQgetvalue(types, t, 3));
 		advice = summary_advice(rt);
@@ -147,7 +154,7 @@ print_domain(FILE *out, const PGresult *dom, int d, const PGresult *types)
 	}
 	if (more > 0) {
 		line.len = 0;
-		buf_printf(&line, "and %d more result type%s (%lld failed sessions)", more, more == 1 ? "" : "s",
+		buf_printf(&line, "and %d more result type%s (%.0Lf failed sessions)", more, more == 1 ? "" : "s",
 			   more_sessions);
 		put_wrapped(out, "  ", "    ", buf_cstr(&line));
 	}

@@ -312,3 +312,30 @@ now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+static struct timespec parse_until;
+static bool parse_clock_on;
+
+static bool
+cpu_now(struct timespec *t)
+{
+	return clock_gettime(CLOCK_PROCESS_CPUTIME_ID, t) == 0;
+}
+
+void
+parse_clock_start(unsigned seconds)
+{
+	parse_clock_on = seconds > 0 && cpu_now(&parse_until);
+	parse_until.tv_sec += (time_t)seconds;
+}
+
+bool
+parse_clock_over(void)
+{
+	struct timespec t;
+
+	if (!parse_clock_on || !cpu_now(&t))
+		return false;
+	return t.tv_sec > parse_until.tv_sec ||
+	       (t.tv_sec == parse_until.tv_sec && t.tv_nsec >= parse_until.tv_nsec);
+}

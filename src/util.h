@@ -51,4 +51,10 @@ bool parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 /* Monotonic milliseconds. */
 long long now_ms(void);
 
+/* The CPU time spent on one message's parse (max_parse_time): started by
+ * ingest_bytes, checked in the loops of the MIME walk, inflate and the
+ * reports. CPU time of this process, so a slow database never counts. */
+void parse_clock_start(unsigned seconds);
+bool parse_clock_over(void);
+
 #endif

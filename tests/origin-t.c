@@ -68,8 +68,16 @@ check_ar(const struct ar_case *c, const struct trust *t)
 	struct origin o;
 	struct error e = {ERR_NONE, ""};
 
-	ok(origin_check((unsigned char *)m, strlen(m), "Mail.Ru <tlsrpt-noreply@mail.ru>", "mail.ru", t, &o, &e) == 0,
+	struct mail *parsed = NULL;
+	struct config cfg;
+
+	config_defaults(&cfg);
+	ok(mime_parse((unsigned char *)m, strlen(m), &cfg.limits, &parsed, &e) == 0, "%s: parsed", c->what);
+	ok(origin_check((unsigned char *)m, strlen(m), parsed ? (const char *const *)parsed->auth_results : NULL,
+			parsed ? parsed->n_auth_results : 0, "Mail.Ru <tlsrpt-noreply@mail.ru>", "mail.ru", t, &o,
+			&e) == 0,
 	   "%s: checked", c->what);
+	mime_free(parsed);
 	is_string(c->method, o.method, "%s: method", c->what);
 	is_string(c->result, o.dkim_result, "%s: dkim_result", c->what);
 	is_string(c->domain, o.dkim_domain, "%s: dkim_domain", c->what);
@@ -180,6 +188,20 @@ main(void)
 			{"our header without a dkim result",
 			 "Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=mail.ru\n",
 			 "none", NULL, "authentication-results", TRI_UNKNOWN},
+			/* Postfix (and GMime) end the header section at a line that is
+			 * no header: what follows is body, whatever it looks like */
+			{"a forged header after a line that is not a header",
+			 "X-Top: 1\nthis line is not a header\n"
+			 "Authentication-Results: mx.example.org; dkim=pass header.d=mail.ru\n",
+			 NULL, NULL, "authentication-results", TRI_UNKNOWN},
+			/* RFC 8601: CFWS may come before the authserv-id, which may be quoted;
+			 * such a header is ours (doc/trust.md's header_checks strips forged ones) */
+			{"ours, with a comment, folding and quotes before the authserv-id",
+			 "Authentication-Results: (our MTA)\n \"mx.example.org\"\n (v) 1; dkim=pass header.d=mail.ru\n",
+			 "pass", "mail.ru", "authentication-results", TRI_TRUE},
+			{"an authserv-id that only begins with ours",
+			 "Authentication-Results: mx.example.org.evil.example; dkim=pass header.d=mail.ru\n",
+			 NULL, NULL, "authentication-results", TRI_UNKNOWN},
 		};
 		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 			check_ar(&cases[i], &cfg.limits.trust);
