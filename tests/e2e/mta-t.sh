@@ -91,7 +91,7 @@ postconf -c "$PF" -m 2>/dev/null | grep -qx hash || skip_all "Postfix without ha
 
 # ---------------------------------------------------------------- PostgreSQL
 pg_start # skips the whole script without PostgreSQL; stopped at exit
-plan 71
+plan 80
 chmod 755 "$PGTMP" # the socket directory: nobody must reach the socket
 runuser -u nobody -- test -x "$PGTMP" ||
 	bail "nobody cannot reach $PGTMP (TLSRPT_PGTEST_ROOT must be traversable by others)"
@@ -244,6 +244,24 @@ postconf -c "$PF" -e \
 	>/dev/null 2>"$E/postconf.err" || bail "postconf -e failed: $(cat "$E/postconf.err")"
 postalias -c "$PF" "$PF/aliases" && postmap -c "$PF" "$PF/transport" ||
 	bail "postalias/postmap failed"
+
+# doc/trust.md's header_checks rule, as Postfix reads it: every forged
+# Authentication-Results naming our authserv-id is stripped, with comments,
+# quotes or folding before the id; other hosts' headers are left alone
+sed -n 's/^    \(\/^Authentication-Results:.*IGNORE\)$/\1/p' "$top_srcdir/doc/trust.md" >"$E/header_checks"
+is "$(grep -c IGNORE "$E/header_checks")" 1 "trust.md: one header_checks rule"
+hc() { printf '%b\n' "$1" | postmap -c "$PF" -h -q - "regexp:$E/header_checks" 2>&1; }
+for h in 'Authentication-Results: mx.example.org; dkim=pass header.d=mail.ru' \
+	'Authentication-Results: (comment) mx.example.org; dkim=pass' \
+	'Authentication-Results: (nested (comment)) "MX.Example.Org" 1; dkim=pass' \
+	'Authentication-Results:\n\tmx.example.org;\n\tdkim=pass header.d=mail.ru' \
+	'Authentication-Results:(c)mx.example.org(d);dkim=pass'; do
+	like "$(hc "$h")" 'IGNORE$' "header_checks strips: $(printf '%s' "$h" | tr '\t' ' ')"
+done
+for h in 'Authentication-Results: mx.example.org.evil.example; dkim=pass' \
+	'Authentication-Results: other.example; dkim=pass' 'X-Note: mx.example.org'; do
+	is "$(hc "$h")" "" "header_checks keeps: $h"
+done
 
 postfix_stop() {
 	local pid i
