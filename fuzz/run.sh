@@ -4,7 +4,7 @@
 #   fuzz/run.sh [SECONDS] [HARNESS...]     (default 60 s each; all harnesses)
 # SECONDS = 0 builds and runs each harness once over its seeds and the inputs
 # in fuzz/crashes/<harness>-* (a quick regression check).
-# Harnesses: mime inflate report ingest. Exits non-zero on any crash, leak,
+# Harnesses: mime inflate report ingest header. Exits non-zero on any crash, leak,
 # timeout, out-of-memory or sanitizer report, or when a harness does not build.
 #
 # Environment:
@@ -37,7 +37,7 @@ top_builddir=$(cd "$top_builddir" 2>/dev/null && pwd) || { echo "run.sh: no buil
 secs=${1:-60}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(mime inflate report ingest)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(mime inflate report ingest header)
 case $secs in '' | *[!0-9]*) echo "run.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
 CLANG=${CLANG:-}
@@ -77,6 +77,7 @@ libs=$(deps LIBS)
 echo "=== building with $CLANG into $out"
 bash "$top_srcdir/fuzz/seed.sh" "$out/seeds" || exit 2
 cat "$here/json.dict" "$here/mime.dict" >"$out/ingest.dict"
+cat "$here/mime.dict" "$here/header.dict" >"$out/header.dict"
 fail=0
 for h in "${harnesses[@]}"; do
 	[ -f "$here/$h-fuzz.c" ] || { echo "run.sh: no harness $h" >&2; exit 2; }
@@ -103,6 +104,7 @@ run_one() {
 	mime) dict=(-dict="$here/mime.dict") ;;
 	report) dict=(-dict="$here/json.dict") ;;
 	ingest) dict=(-dict="$out/ingest.dict") ;;
+	header) dict=(-dict="$out/header.dict") ;;
 	esac
 	# the minimized inputs of bugs found before run first, as regression tests
 	cp "$here/crashes/$h-"* "$out/seeds/$h/" 2>/dev/null

@@ -275,6 +275,18 @@ lower(char *s)
 		*s = (char)tolower((unsigned char)*s);
 }
 
+/* A result keyword or a domain as RFC 8601 spells them: letters, digits, '-',
+ * '.', '_' (a domain may also be empty). Anything else in a header value is
+ * a forgery or damage, and must never reach a stored column or a log line. */
+static bool
+is_ar_token(const char *s)
+{
+	for (; *s; s++)
+		if (!g_ascii_isalnum(*s) && *s != '-' && *s != '.' && *s != '_')
+			return false;
+	return true;
+}
+
 int
 origin_parse_ar(const char *value, char *authserv, size_t authserv_size, struct ar_dkim *out,
 		size_t max, size_t *n)
@@ -344,11 +356,13 @@ origin_parse_ar(const char *value, char *authserv, size_t authserv_size, struct 
 			else if (strcmp(key, "header.i") == 0 && strchr(val, '@'))
 				snprintf(idomain, sizeof idomain, "%s", strchr(val, '@') + 1);
 		}
-		if (strcmp(method, "dkim") == 0 && *n < max) {
+		if (strcmp(method, "dkim") == 0 && *n < max && result[0] != '\0' && is_ar_token(result)) {
 			snprintf(r.result, sizeof r.result, "%s", result);
 			if (r.domain[0] == '\0')
 				snprintf(r.domain, sizeof r.domain, "%s", idomain);
 			lower(r.domain);
+			if (!is_ar_token(r.domain))
+				r.domain[0] = '\0';
 			out[(*n)++] = r;
 		}
 	}

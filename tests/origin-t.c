@@ -159,6 +159,13 @@ main(void)
 	ok(origin_parse_ar("mx dkim=pass", authserv, sizeof authserv, r, 4, &n) < 0, "A-R: no ';' refused");
 	ok(origin_parse_ar("mx; dkim/1 = pass header.d=(c) x.org", authserv, sizeof authserv, r, 4, &n) == 0 &&
 	   n == 1 && strcmp(r[0].domain, "x.org") == 0, "A-R: method version and comments");
+	/* bytes that are no result keyword or domain (fuzzing found them reaching
+	 * dkim_result, a text column that refuses invalid UTF-8) are dropped */
+	ok(origin_parse_ar("mx; dkim=pas\xae\xff header.d=x.org; dkim=pass header.d=b\xff" "d.org",
+			   authserv, sizeof authserv, r, 4, &n) == 0 && n == 1,
+	   "A-R: a result that is no keyword is dropped");
+	is_string("pass", n == 1 ? r[0].result : NULL, "A-R: the keyword result is kept");
+	is_string("", n == 1 ? r[0].domain : NULL, "A-R: a domain with stray bytes is dropped");
 
 	/* ---- whom to believe ---- */
 	config_set(&cfg, "trust", "authentication-results", &e);
