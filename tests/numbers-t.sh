@@ -17,9 +17,6 @@ pg_start
 CHECK=$top_srcdir/contrib/tlsrpt-check
 NOW=$(date -u +%s)
 
-q() {
-	psql -X -qAt -v ON_ERROR_STOP=1 -P null=NULL -F '|' -c "$1" "${@:2}" 2>&1
-}
 # e PATH: a value of expected.json (python syntax after the root)
 e() {
 	python3 -c 'import json, sys; e = json.load(open(sys.argv[1])); v = eval("e" + sys.argv[2]); print(v if not isinstance(v, bool) else ("true" if v else "false"))' \

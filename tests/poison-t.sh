@@ -14,10 +14,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 command -v python3 >/dev/null 2>&1 || skip_all "no python3"
 pg_start
 
-q() {
-	psql -X -qAt -v ON_ERROR_STOP=1 -P null=NULL -F '|' -c "$1" "${@:2}" 2>&1
-}
-
 ingest_noin --init-db
 expect_quiet "--init-db"
 [ "$rc" = 0 ] || bail "cannot create the schema"

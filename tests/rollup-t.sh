@@ -14,10 +14,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$top_srcdir/tests/data/views/populate.sh"
 
 pg_start
-q() {
-	psql -X -qAt -v ON_ERROR_STOP=1 -P null=NULL -F '|' -c "$1" "${@:2}" 2>&1
-}
-
 # name, fast query, plain query (the same columns; silent_for moves with now())
 PAIRS=(
 	"daily_domain|SELECT * FROM tlsrpt.daily_domain|SELECT * FROM tlsrpt.daily_domain_plain"
