@@ -119,7 +119,7 @@ static int main_metrics(struct main_options *o);
  * the conflicts; two modes of different groups conflict in the higher one). */
 static const struct main_mode_info {
 	const char *option;    /* NULL: chosen without one */
-	unsigned group;        /* 0 or 1: main_rules[group] tells the rule */
+	unsigned group;        /* 0 to 2: main_rules[group] tells the rule */
 	bool files;            /* FILE arguments allowed */
 	unsigned modifiers;    /* the modifiers that go with it */
 	enum exits_mode exits;

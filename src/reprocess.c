@@ -40,7 +40,8 @@
 	" AND ($2::text IS NULL OR strpos(lower(r.reason), lower($2::text)) > 0)"
 
 static const char reprocess_sql_extent[] =
-	"SELECT coalesce(max(r.id), 0)::text, count(*)::text FROM tlsrpt.rejected r WHERE" REPROCESS_WHERE;
+	"SELECT coalesce(max(r.id), 0)::text, (count(*) FILTER (WHERE NOT " REPROCESS_CUT "))::text"
+	" FROM tlsrpt.rejected r WHERE" REPROCESS_WHERE;
 
 /* A batch after id $3, up to id $4: at most REPROCESS_BATCH rows and $5 bytes
  * (always one row); a cut copy's bytes are not fetched. */
