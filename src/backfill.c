@@ -31,6 +31,8 @@ struct backfill {
 	size_t total;                /* messages to do, when counted first; 0: unknown */
 	bool progress;               /* a progress line on stderr (a terminal) */
 	long long t_start, t_shown;
+	const char *noun;            /* what the progress line counts: "messages", "rows" */
+	struct backfill_tally redo;  /* a fed run (reprocess.c): what became of the rows */
 };
 
 /* A message handed to the pipeline, until it hands it back. */
@@ -64,6 +66,10 @@ backfill_done(void *arg, void *tag, const struct store_result *res, const struct
 		run->reports_new += res->reports_new;
 		run->reports_dup += res->reports_duplicate;
 		run->rejected += d->n_rejections;
+		run->redo.rejected_new += res->rejected_new;
+		run->redo.deleted += res->redo_deleted;
+		run->redo.kept += res->redo_kept;
+		run->redo.reason_changed += res->redo_reason_changed;
 		deliver_log_outcome(d, NULL, res, now_ms() - p->t0);
 		alarm(run->cfg->deadline); /* it moves: the deadline runs from here */
 	} else if (e != NULL) {
@@ -114,6 +120,19 @@ backfill_print_json(const struct delivery *d)
 	buf_free(&json);
 }
 
+/* A message split: handed to the pipeline (which owns d now). Returns an exit status, 0 to go on. */
+static int
+backfill_send(struct backfill *run, struct delivery *d)
+{
+	struct error e = {ERR_NONE, ""};
+	struct backfill_pending *p = xmalloc(sizeof *p);
+
+	*p = (struct backfill_pending){run, d, now_ms()};
+	if (pipeline_add(run->pipeline, d, p, &e) < 0) /* d is the pipeline's now */
+		return backfill_stopped(run, &e);
+	return 0;
+}
+
 /* One message: split, then printed (--dry-run) or handed to the pipeline.
  * Returns an exit status, 0 to go on. */
 static int
@@ -121,7 +140,6 @@ backfill_message(struct backfill *run, const struct deliver_input *in)
 {
 	struct delivery *d = NULL;
 	struct error e = {ERR_NONE, ""};
-	struct backfill_pending *p;
 	int status = 0;
 
 	alarm(run->cfg->deadline);
@@ -133,10 +151,7 @@ backfill_message(struct backfill *run, const struct deliver_input *in)
 		backfill_print_json(d);
 		delivery_free(d);
 	} else {
-		p = xmalloc(sizeof *p);
-		*p = (struct backfill_pending){run, d, now_ms()};
-		if (pipeline_add(run->pipeline, d, p, &e) < 0) /* d is the pipeline's now */
-			status = backfill_stopped(run, &e);
+		status = backfill_send(run, d);
 	}
 	alarm(0);
 	return status;
@@ -154,10 +169,10 @@ backfill_progress(struct backfill *run, bool force)
 		return;
 	run->t_shown = now;
 	if (run->total > 0)
-		n = snprintf(line, sizeof line, "\r%zu of %zu messages (%.0f%%)", run->done, run->total,
-			     100.0 * (double)run->done / (double)run->total);
+		n = snprintf(line, sizeof line, "\r%zu of %zu %s (%.0f%%)", run->done, run->total,
+			     run->noun ? run->noun : "messages", 100.0 * (double)run->done / (double)run->total);
 	else
-		n = snprintf(line, sizeof line, "\r%zu messages", run->done);
+		n = snprintf(line, sizeof line, "\r%zu %s", run->done, run->noun ? run->noun : "messages");
 	snprintf(line + n, sizeof line - (size_t)n, ", %.0f/s: %zu stored, %zu duplicates, %zu rejected\033[K",
 		 secs > 0 ? (double)run->done / secs : 0.0, run->reports_new, run->reports_dup, run->rejected);
 	fputs(line, stderr);
@@ -258,5 +273,53 @@ backfill_run(const struct config *cfg, char *const *paths, size_t n, bool dry_ru
 	run.unreadable += run.walked.unreadable;
 	if (status == 0 && run.unreadable > 0)
 		status = exits_fail(ERR_NOINPUT, "%zu input file(s) could not be read", run.unreadable);
+	return status;
+}
+
+/* ---- a run fed by another source (reprocess.c) ---- */
+
+struct backfill *
+backfill_feed_begin(const struct config *cfg, size_t total, bool verbose, int *status)
+{
+	struct backfill *run = xcalloc(1, sizeof *run);
+
+	run->cfg = cfg;
+	run->noun = "rows";
+	if ((*status = backfill_start(run, NULL, 0, verbose)) == 0)
+		run->total = total;
+	return run;
+}
+
+int
+backfill_feed(struct backfill *run, struct delivery *d)
+{
+	int status;
+
+	alarm(run->cfg->deadline);
+	run->inputs++;
+	status = backfill_send(run, d);
+	alarm(0);
+	backfill_progress(run, false);
+	return status;
+}
+
+int
+backfill_feed_end(struct backfill *run, int status, struct backfill_tally *t)
+{
+	if (status == 0)
+		status = backfill_finish(run);
+	backfill_progress_clear();
+	alarm(0);
+	*t = run->redo;
+	t->inputs = run->inputs;
+	t->reports_new = run->reports_new;
+	t->reports_dup = run->reports_dup;
+	t->secs = (double)(now_ms() - run->t_start) / 1000.0;
+	if (status == 0)
+		log_info("done: %zu rows reprocessed, %zu reports stored, %zu already stored, %zu rows deleted, "
+			 "%zu kept", t->inputs, t->reports_new, t->reports_dup, t->deleted, t->kept);
+	pipeline_free(run->pipeline);
+	store_close(run->store);
+	free(run);
 	return status;
 }

@@ -11,8 +11,8 @@
 /* How the program was run, as far as a failure's answer depends on it. */
 enum exits_mode {
 	EXITS_DELIVERY, /* one message on standard input from an MTA: 75 keeps it queued */
-	EXITS_FILES,    /* FILE arguments: an administrator's backfill */
-	EXITS_COMMAND,  /* --dry-run, --init-db, -n, --summary, --purge-older-than */
+	EXITS_FILES,    /* FILE arguments: an administrator's backfill; --reprocess */
+	EXITS_COMMAND,  /* --dry-run, --init-db, -n, --summary, --purge-older-than, --metrics */
 	EXITS_CGI,      /* one HTTPS POST through a web server */
 	EXITS_N_MODES
 };

@@ -376,6 +376,7 @@ delivery_free(struct delivery *d)
 	free(d->subject);
 	free(d->report_domain);
 	free(d->submitter);
+	free(d->rejected_reason);
 	origin_free(&d->origin);
 	free(d);
 }

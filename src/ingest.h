@@ -47,6 +47,13 @@ struct delivery {
 	size_t inflated;    /* max_message_inflated */
 	size_t json_values; /* max_message_json_values */
 	size_t rows;        /* max_message_rows */
+	/* A reprocess (reprocess.c): the tlsrpt.rejected row this delivery was
+	 * read from (0: none). With reports, the row is deleted in their
+	 * transaction (and its other pieces kept as rejections of their own);
+	 * without, it stays with reason rejected_reason; nothing else is stored. */
+	long long rejected_id;
+	int rejected_source;   /* the row's source (enum store_channel): the reports' */
+	char *rejected_reason; /* what the row's reason becomes when no report came out */
 };
 
 enum input_kind ingest_sniff(const unsigned char *data, size_t len);

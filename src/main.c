@@ -18,8 +18,10 @@
 #include "deliver.h"
 #include "exits.h"
 #include "log.h"
+#include "metrics.h"
 #include "mime.h"
 #include "purge.h"
+#include "reprocess.h"
 #include "schema.h"
 #include "summary.h"
 #include "util.h"
@@ -57,6 +59,16 @@ static const char usage_text[] =
 	"      --authenticated      with --summary: only reports with an aligned DKIM pass\n"
 	"      --purge-older-than=DAYS  delete reports that ended (and rejected mail\n"
 	"                           received) more than DAYS days ago, in batches\n"
+	"      --reprocess          run the raw copies kept in tlsrpt.rejected through\n"
+	"                           this program again: a row that now gives reports\n"
+	"                           is stored and deleted, the rest keeps the new\n"
+	"                           reason; truncated copies are listed, not retried\n"
+	"      --since=DATE         with --reprocess: only rows received on or after\n"
+	"                           DATE (YYYY-MM-DD, UTC)\n"
+	"      --reason=TEXT        with --reprocess: only rows whose reason contains\n"
+	"                           TEXT (case-insensitive)\n"
+	"      --metrics            print metrics in Prometheus' text format (for\n"
+	"                           node_exporter's textfile collector)\n"
 	"  -v, --verbose            log to standard error as well as to syslog\n"
 	"  -h, --help               show this help, then exit\n"
 	"  -V, --version            show the version, then exit\n"
@@ -80,14 +92,16 @@ struct main_options {
 	bool authenticated_only; /* --summary --authenticated */
 	unsigned days;           /* --summary --days, 0: the default */
 	unsigned purge_days;     /* --purge-older-than */
+	const char *since;       /* --reprocess --since */
+	const char *reason;      /* --reprocess --reason */
 	char **files;
 	size_t n_files;
 	struct config cfg;
 };
 
 enum main_mode { MAIN_DELIVER, MAIN_CGI, MAIN_FILES, MAIN_DRY_RUN, MAIN_INIT_DB, MAIN_CHECK, MAIN_SUMMARY,
-		 MAIN_PURGE, MAIN_N_MODES };
-enum main_modifier { MAIN_GRANT = 1 << 0, MAIN_SUMMARY_SCOPE = 1 << 1 };
+		 MAIN_PURGE, MAIN_REPROCESS, MAIN_METRICS, MAIN_N_MODES };
+enum main_modifier { MAIN_GRANT = 1 << 0, MAIN_SUMMARY_SCOPE = 1 << 1, MAIN_REPROCESS_SCOPE = 1 << 2 };
 
 static int main_deliver(struct main_options *o);
 static int main_cgi(struct main_options *o);
@@ -96,6 +110,8 @@ static int main_init_db(struct main_options *o);
 static int main_check(struct main_options *o);
 static int main_summary(struct main_options *o);
 static int main_purge(struct main_options *o);
+static int main_reprocess(struct main_options *o);
+static int main_metrics(struct main_options *o);
 
 /* The modes. Those with an option go alone: two of them, FILE arguments
  * where files is false, or a modifier without its mode are a usage error,
@@ -103,7 +119,7 @@ static int main_purge(struct main_options *o);
  * the conflicts; two modes of different groups conflict in the higher one). */
 static const struct main_mode_info {
 	const char *option;    /* NULL: chosen without one */
-	unsigned group;        /* 0 or 1: main_rules[group] tells the rule */
+	unsigned group;        /* 0 to 2: main_rules[group] tells the rule */
 	bool files;            /* FILE arguments allowed */
 	unsigned modifiers;    /* the modifiers that go with it */
 	enum exits_mode exits;
@@ -117,16 +133,19 @@ static const struct main_mode_info {
 	[MAIN_CHECK] = {"-n", 0, false, 0, EXITS_COMMAND, main_check},
 	[MAIN_SUMMARY] = {"--summary", 1, false, MAIN_SUMMARY_SCOPE, EXITS_COMMAND, main_summary},
 	[MAIN_PURGE] = {"--purge-older-than", 1, false, 0, EXITS_COMMAND, main_purge},
+	[MAIN_REPROCESS] = {"--reprocess", 2, false, MAIN_REPROCESS_SCOPE, EXITS_FILES, main_reprocess},
+	[MAIN_METRICS] = {"--metrics", 2, false, 0, EXITS_COMMAND, main_metrics},
 };
 
 static const struct {
 	unsigned modifier;
 	unsigned group;
-} main_modifier_groups[] = {{MAIN_GRANT, 0}, {MAIN_SUMMARY_SCOPE, 1}};
+} main_modifier_groups[] = {{MAIN_GRANT, 0}, {MAIN_SUMMARY_SCOPE, 1}, {MAIN_REPROCESS_SCOPE, 2}};
 
 static const char *const main_rules[] = {
 	"--init-db, --dry-run and -n go alone; --grant and --grant-reader go with --init-db",
 	"--summary and --purge-older-than go alone; --days, --domain and --authenticated go with --summary",
+	"--reprocess and --metrics go alone; --since and --reason go with --reprocess",
 };
 
 /* The lowest group a conflict among the options falls in; -1: none. */
@@ -196,6 +215,10 @@ static const struct option main_longopts[] = {
 	{"domain", required_argument, NULL, 'Z'},
 	{"authenticated", no_argument, NULL, 'A'},
 	{"purge-older-than", required_argument, NULL, 'P'},
+	{"reprocess", no_argument, NULL, 'X'},
+	{"since", required_argument, NULL, 'T'},
+	{"reason", required_argument, NULL, 'W'},
+	{"metrics", no_argument, NULL, 'M'},
 	{NULL, 0, NULL, 0},
 };
 
@@ -221,6 +244,15 @@ main_option(struct main_options *o, int opt, int argc, char **argv)
 	case 'P':
 		o->modes |= 1u << MAIN_PURGE;
 		return main_days(optarg, "--purge-older-than", &o->purge_days) ? 0 : 1 + exits_answer(ERR_USAGE)->status;
+	case 'X': o->modes |= 1u << MAIN_REPROCESS; break;
+	case 'T':
+		o->since = optarg;
+		o->modifiers |= MAIN_REPROCESS_SCOPE;
+		if (reprocess_date_ok(optarg))
+			break;
+		return 1 + exits_fail(ERR_USAGE, "--since wants a date YYYY-MM-DD, not \"%s\"", optarg);
+	case 'W': o->reason = optarg; o->modifiers |= MAIN_REPROCESS_SCOPE; break;
+	case 'M': o->modes |= 1u << MAIN_METRICS; break;
 	case 'v': o->verbose = true; break;
 	case 'h': fputs(usage_text, stdout); return 1;
 	case 'V': printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION); return 1;
@@ -330,6 +362,23 @@ main_purge(struct main_options *o)
 				  e.msg, res.reports, res.policies, res.failures, res.rejected);
 	printf("purged reports=%lld policies=%lld failures=%lld rejected=%lld (older than %u days: before %s)\n",
 	       res.reports, res.policies, res.failures, res.rejected, o->purge_days, res.cutoff);
+	return 0;
+}
+
+static int
+main_reprocess(struct main_options *o)
+{
+	return reprocess_run(&o->cfg, o->since, o->reason, o->verbose);
+}
+
+static int
+main_metrics(struct main_options *o)
+{
+	struct error e = {ERR_NONE, ""};
+
+	alarm(o->cfg.deadline);
+	if (metrics_print(&o->cfg, stdout, &e) < 0)
+		return exits_fail_error(&e);
 	return 0;
 }
 

@@ -395,6 +395,11 @@ pipeline_answered(struct pipeline *pl, struct pipeline_segment *seg, const struc
 		*(added ? &seg->entry->res.reports_new : &seg->entry->res.reports_duplicate) += 1;
 	} else if (step->kind == STORE_STEP_REJECTED) {
 		*(added ? &seg->entry->res.rejected_new : &seg->entry->res.rejected_duplicate) += 1;
+	} else if (step->kind == STORE_STEP_REDO_DELETE) {
+		seg->entry->res.redo_deleted += added;
+	} else if (step->kind == STORE_STEP_REDO_UPDATE) {
+		seg->entry->res.redo_kept++;
+		seg->entry->res.redo_reason_changed += added;
 	} else if (step->kind == STORE_STEP_CHECK && !seg->failed && strcmp(PQgetvalue(r, 0, 0), "0") == 0) {
 		pl->pooled = true;
 		pl->prepared = false;

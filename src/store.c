@@ -424,7 +424,34 @@ store_report_as_rejection(const struct store *s, const struct found_report *fr, 
 size_t
 store_delivery_steps(const struct delivery *d)
 {
-	return d->n_reports + d->n_rejections;
+	return d->n_reports + d->n_rejections + (d->rejected_id != 0);
+}
+
+/* A reprocess: the rejected row a delivery was read from goes when reports
+ * came out of it (first, so that a piece of it kept again under the same
+ * digest is inserted again, not absorbed); else it stays, with its reason. */
+static const char store_sql_redo_delete[] = "DELETE FROM tlsrpt.rejected WHERE id = $1::bigint RETURNING id";
+static const char store_sql_redo_update[] =
+	"UPDATE tlsrpt.rejected SET reason = $2 WHERE id = $1::bigint AND reason IS DISTINCT FROM $2 RETURNING id";
+
+/* 1: the delivery's statements follow (its reports replace the row); 0: that
+ * was all of it; -1: sending failed. */
+static int
+store_send_redo(struct store *s, const struct delivery *d, const char *refused, struct store_step *steps, size_t *n,
+		enum pg_failure *kind, struct error *e)
+{
+	char id[24];
+	const char *values[2] = {id, refused ? refused : d->rejected_reason ? d->rejected_reason : "reprocessed"};
+
+	snprintf(id, sizeof id, "%lld", d->rejected_id);
+	if (d->n_reports > 0 && refused == NULL) {
+		steps[(*n)++] = (struct store_step){STORE_STEP_REDO_DELETE, "deleting the reprocessed rejected row"};
+		return store_send_params(s, store_sql_redo_delete, 1, values, NULL, NULL,
+					 "deleting the reprocessed rejected row", kind, e) < 0 ? -1 : 1;
+	}
+	steps[(*n)++] = (struct store_step){STORE_STEP_REDO_UPDATE, "updating the reprocessed rejected row"};
+	return store_send_params(s, store_sql_redo_update, 2, values, NULL, NULL,
+				 "updating the reprocessed rejected row", kind, e);
 }
 
 static const char store_sql_timeouts[] =
@@ -445,8 +472,16 @@ int
 store_send_delivery(struct store *s, const struct delivery *d, const struct store_via *via, const char *refused,
 		    const char *stmt, struct store_step *steps, size_t *n, enum pg_failure *kind, struct error *e)
 {
+	struct store_via own;
 	int rc = 0;
 
+	if (d->rejected_id != 0) {
+		if ((rc = store_send_redo(s, d, refused, steps, n, kind, e)) <= 0)
+			return rc;
+		own = (struct store_via){(enum store_channel)d->rejected_source, via->sender};
+		via = &own;
+		rc = 0;
+	}
 	for (size_t i = 0; i < d->n_reports && rc == 0; i++) {
 		if (refused == NULL) {
 			rc = store_send_report(s, d, &d->reports[i], via, stmt, kind, e);

@@ -28,6 +28,11 @@ struct store_result {
 	size_t reports_duplicate;
 	size_t rejected_new;
 	size_t rejected_duplicate;
+	/* a reprocess (struct delivery's rejected_id): its row deleted (reports
+	 * came out of it), or kept, with a reason that changed or not */
+	size_t redo_deleted;
+	size_t redo_kept;
+	size_t redo_reason_changed;
 };
 
 /* Connects (conninfo NULL or "": libpq defaults and environment). Notices go
@@ -43,7 +48,9 @@ enum store_step_kind {
 	STORE_STEP_REJECTED, /* a rejection: a row back when it is new */
 	STORE_STEP_COMMIT,
 	STORE_STEP_SETUP,    /* preparing or releasing the report statement */
-	STORE_STEP_CHECK     /* whether the report statement is known by our name */
+	STORE_STEP_CHECK,    /* whether the report statement is known by our name */
+	STORE_STEP_REDO_DELETE, /* a reprocessed rejected row deleted: a row back when it was there */
+	STORE_STEP_REDO_UPDATE  /* a reprocessed rejected row kept: a row back when its reason changed */
 };
 
 struct store_step {
@@ -68,6 +75,8 @@ int store_send_timeouts(struct store *s, enum pg_failure *kind, struct error *e)
 /* Sends a delivery's statements (after BEGIN and the timeouts): one
  * statement per report (refused not NULL: the database refused one, each
  * report is kept as a rejection with that reason instead), one per rejection.
+ * A reprocessed one (d->rejected_id) first deletes its rejected row when
+ * reports came out of it; else (or refused) it only updates that row's reason.
  * stmt: the name the report statement is prepared under, NULL to send its
  * text. One step each is recorded in steps from *n on. */
 int store_send_delivery(struct store *s, const struct delivery *d, const struct store_via *via, const char *refused,

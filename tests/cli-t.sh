@@ -124,4 +124,27 @@ ingest "$DATA/mbox-from.eml" --dry-run
 is "$rc" 0 "--dry-run mail with a From_ line: exit 0"
 is "$(jget "$o" 1 .report_id)" "mbox-from-line-1" "--dry-run mail with a From_ line: the report"
 
+# --reprocess and --metrics: their usage errors, before any connection
+ingest_noin --reprocess "$DATA/google.eml"
+expect_fail "--reprocess with a FILE" 64 5
+like "$(cat "$W/err")" "--reprocess and --metrics go alone" "--reprocess with a FILE: the rule"
+ingest_noin --reprocess --metrics
+expect_fail "--reprocess with --metrics" 64 5
+ingest_noin --reprocess --summary
+expect_fail "--reprocess with --summary" 64 5
+ingest_noin --since=2024-01-01
+expect_fail "--since without --reprocess" 64 5
+ingest_noin --metrics --reason=gzip
+expect_fail "--reason with --metrics" 64 5
+ingest_noin --reprocess --since=yesterday
+expect_fail "--since with a word" 64 5
+ingest_noin --reprocess --since=2024-13-01
+expect_fail "--since with month 13" 64 5
+ingest_noin --reprocess -d "$NODB"
+expect_fail "--reprocess without a server" 75 4
+ingest_noin --metrics -d "$NODB"
+expect_fail "--metrics without a server" 75 4
+is "$("$BIN" --help | grep -c -e '--reprocess' -e '--metrics' -e '--since=DATE' -e '--reason=TEXT')" 4 \
+	"--help tells --reprocess, --since, --reason and --metrics"
+
 done_testing
