@@ -390,21 +390,48 @@ static const char store_sql_rejected[] =
 	" VALUES ($1, $2, $3, $4, $5, $6, $7::bytea, $8::bigint, $9)"
 	" ON CONFLICT (digest) DO NOTHING RETURNING id";
 
+/* A rejection's text as it is stored: valid UTF-8 (a server's error text may
+ * be cut inside a character), in ASCII when asked (any server encoding). */
+static char *
+store_text(const char *v, bool ascii)
+{
+	char *clean;
+
+	if (v == NULL)
+		return NULL;
+	clean = text_clean(v, strlen(v), NULL);
+	if (ascii) {
+		char *a = text_ascii(clean);
+
+		free(clean);
+		return a;
+	}
+	return clean;
+}
+
 static int
 store_send_rejection(struct store *s, const struct delivery *d, const struct rejection *rj, const char *reason,
-		     const struct store_via *via, enum pg_failure *kind, struct error *e)
+		     const struct store_via *via, bool ascii, enum pg_failure *kind, struct error *e)
 {
 	char size[24];
+	char *texts[5] = {
+		store_text(d->message_id, ascii), store_text(via->sender ? via->sender : d->sender, ascii),
+		store_text(d->subject, ascii), store_text(rj->filename, ascii), store_text(reason, ascii),
+	};
 	const char *values[9] = {
-		d->message_id, via->sender ? via->sender : d->sender, d->subject, rj->filename,
-		store_channel_name(via->channel), reason, (const char *)rj->raw, size, rj->digest,
+		texts[0], texts[1], texts[2], texts[3],
+		store_channel_name(via->channel), texts[4], (const char *)rj->raw, size, rj->digest,
 	};
 	int lengths[9] = {0, 0, 0, 0, 0, 0, (int)rj->raw_len, 0, 0};
 	int formats[9] = {0, 0, 0, 0, 0, 0, 1, 0, 0};
+	int rc;
 
 	snprintf(size, sizeof size, "%zu", rj->original_len);
-	return store_send_params(s, store_sql_rejected, 9, values, lengths, formats, "storing a rejected message",
-				 kind, e);
+	rc = store_send_params(s, store_sql_rejected, 9, values, lengths, formats, "storing a rejected message",
+			       kind, e);
+	for (size_t i = 0; i < 5; i++)
+		free(texts[i]);
+	return rc;
 }
 
 /* A report the database refused as data (an over-long key, say) is kept as rejected instead. */
@@ -442,26 +469,30 @@ store_send_timeouts(struct store *s, enum pg_failure *kind, struct error *e)
 }
 
 int
-store_send_delivery(struct store *s, const struct delivery *d, const struct store_via *via, const char *refused,
-		    const char *stmt, struct store_step *steps, size_t *n, enum pg_failure *kind, struct error *e)
+store_send_delivery(struct store *s, const struct delivery *d, const struct store_via *via,
+		    const struct store_fallback *fb, const char *stmt, struct store_step *steps, size_t *n,
+		    enum pg_failure *kind, struct error *e)
 {
+	bool ascii = fb != NULL && fb->ascii;
 	int rc = 0;
 
 	for (size_t i = 0; i < d->n_reports && rc == 0; i++) {
+		const char *refused = fb != NULL && fb->refused != NULL ? fb->refused[i] : NULL;
+
 		if (refused == NULL) {
 			rc = store_send_report(s, d, &d->reports[i], via, stmt, kind, e);
-			steps[(*n)++] = (struct store_step){STORE_STEP_REPORT, "storing a report"};
+			steps[(*n)++] = (struct store_step){STORE_STEP_REPORT, "storing a report", i};
 		} else {
 			struct rejection rj;
 
 			store_report_as_rejection(s, &d->reports[i], &rj);
-			rc = store_send_rejection(s, d, &rj, refused, via, kind, e);
-			steps[(*n)++] = (struct store_step){STORE_STEP_REJECTED, "storing a rejected message"};
+			rc = store_send_rejection(s, d, &rj, refused, via, ascii, kind, e);
+			steps[(*n)++] = (struct store_step){STORE_STEP_REJECTED, "storing a rejected message", i};
 		}
 	}
 	for (size_t i = 0; i < d->n_rejections && rc == 0; i++) {
-		rc = store_send_rejection(s, d, &d->rejections[i], d->rejections[i].reason, via, kind, e);
-		steps[(*n)++] = (struct store_step){STORE_STEP_REJECTED, "storing a rejected message"};
+		rc = store_send_rejection(s, d, &d->rejections[i], d->rejections[i].reason, via, ascii, kind, e);
+		steps[(*n)++] = (struct store_step){STORE_STEP_REJECTED, "storing a rejected message", 0};
 	}
 	return rc;
 }
