@@ -6,6 +6,7 @@
  * and unnest over array parameters) is written from one column table. */
 #include "autoconf.h"
 
+#include <ctype.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,6 +24,7 @@ struct store {
 	unsigned statement_timeout;
 	unsigned lock_timeout;
 	size_t max_rejected_raw;
+	size_t raw_per_source_day, raw_per_day; /* the raw-copy budgets, 0: none */
 	char *report_sql; /* written from store_columns */
 };
 
@@ -181,6 +183,8 @@ store_open(struct store **out, const struct config *cfg, struct error *e)
 	(*out)->statement_timeout = cfg->statement_timeout;
 	(*out)->lock_timeout = cfg->lock_timeout;
 	(*out)->max_rejected_raw = cfg->limits.max_rejected_raw;
+	(*out)->raw_per_source_day = cfg->limits.max_rejected_raw_per_source_day;
+	(*out)->raw_per_day = cfg->limits.max_rejected_raw_per_day;
 	(*out)->report_sql = store_report_sql();
 	return 0;
 }
@@ -385,10 +389,51 @@ store_send_report(struct store *s, const struct delivery *d, const struct found_
 	return rc;
 }
 
+/* The raw copy is kept while its source ($10) has stored at most $11 bytes of
+ * raw copies in the last 24 hours and all sources together at most $12 (NULL:
+ * no limit); past that the row keeps no bytes (raw_withheld). Each sum is one
+ * index-only range (migration 007). Deliveries in parallel do not see each
+ * other's rows before COMMIT: the budget may be passed by at most one
+ * max_rejected_raw per delivery running at the same time. */
 static const char store_sql_rejected[] =
-	"INSERT INTO tlsrpt.rejected (message_id, sender, subject, filename, source, reason, raw, raw_size, digest)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7::bytea, $8::bigint, $9)"
+	"INSERT INTO tlsrpt.rejected (message_id, sender, subject, filename, source, reason, raw, raw_size, digest,"
+	" source_key, raw_withheld)"
+	" SELECT $1, $2, $3, $4, $5, $6, CASE WHEN b.keep THEN $7::bytea ELSE ''::bytea END, $8::bigint, $9,"
+	" $10::text, NOT b.keep"
+	" FROM (SELECT octet_length($7::bytea) = 0 OR ("
+	"  ($11::bigint IS NULL OR octet_length($7::bytea) + coalesce((SELECT sum(r.raw_stored)"
+	"   FROM tlsrpt.rejected r WHERE r.source_key = $10::text AND r.raw_stored > 0"
+	"   AND r.received_at > now() - interval '1 day'), 0) <= $11::bigint)"
+	"  AND ($12::bigint IS NULL OR octet_length($7::bytea) + coalesce((SELECT sum(r.raw_stored)"
+	"   FROM tlsrpt.rejected r WHERE r.raw_stored > 0"
+	"   AND r.received_at > now() - interval '1 day'), 0) <= $12::bigint)) AS keep) b"
 	" ON CONFLICT (digest) DO NOTHING RETURNING id";
+
+/* Whose budget a rejection counts against: 'https:' and the client's address;
+ * 'mail:' (or 'file:') and the sender's domain, lower case, '-' unknown. */
+static char *
+store_source_key(const struct delivery *d, const struct store_via *via)
+{
+	const char *who = via->sender ? via->sender : d->sender;
+	const char *at = who ? strrchr(who, '@') : NULL;
+	struct buf b = {0};
+
+	buf_printf(&b, "%s:", store_channel_name(via->channel));
+	if (via->channel == STORE_CHANNEL_HTTPS) {
+		buf_puts(&b, who ? who : "-");
+		return buf_cstr(&b);
+	}
+	if (at == NULL || at[1] == '\0' || strchr(".-", at[1]) != NULL) {
+		buf_puts(&b, "-");
+		return buf_cstr(&b);
+	}
+	for (const char *p = at + 1; *p && (isalnum((unsigned char)*p) || *p == '.' || *p == '-'); p++) {
+		char c = (char)tolower((unsigned char)*p);
+
+		buf_append(&b, &c, 1);
+	}
+	return buf_cstr(&b);
+}
 
 /* A rejection's text as it is stored: valid UTF-8 (a server's error text may
  * be cut inside a character), in ASCII when asked (any server encoding). */
@@ -413,24 +458,31 @@ static int
 store_send_rejection(struct store *s, const struct delivery *d, const struct rejection *rj, const char *reason,
 		     const struct store_via *via, bool ascii, enum pg_failure *kind, struct error *e)
 {
-	char size[24];
-	char *texts[5] = {
+	char size[24], per_source[24], per_day[24];
+	char *key = store_source_key(d, via);
+	char *texts[6] = {
 		store_text(d->message_id, ascii), store_text(via->sender ? via->sender : d->sender, ascii),
 		store_text(d->subject, ascii), store_text(rj->filename, ascii), store_text(reason, ascii),
+		store_text(key, ascii),
 	};
-	const char *values[9] = {
+	bool budget = via->channel != STORE_CHANNEL_FILE; /* a FILE run is the administrator's own */
+	const char *values[12] = {
 		texts[0], texts[1], texts[2], texts[3],
-		store_channel_name(via->channel), texts[4], (const char *)rj->raw, size, rj->digest,
+		store_channel_name(via->channel), texts[4], (const char *)rj->raw, size, rj->digest, texts[5],
+		budget && s->raw_per_source_day ? per_source : NULL, budget && s->raw_per_day ? per_day : NULL,
 	};
-	int lengths[9] = {0, 0, 0, 0, 0, 0, (int)rj->raw_len, 0, 0};
-	int formats[9] = {0, 0, 0, 0, 0, 0, 1, 0, 0};
+	int lengths[12] = {0, 0, 0, 0, 0, 0, (int)rj->raw_len, 0, 0, 0, 0, 0};
+	int formats[12] = {0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0};
 	int rc;
 
 	snprintf(size, sizeof size, "%zu", rj->original_len);
-	rc = store_send_params(s, store_sql_rejected, 9, values, lengths, formats, "storing a rejected message",
+	snprintf(per_source, sizeof per_source, "%zu", s->raw_per_source_day);
+	snprintf(per_day, sizeof per_day, "%zu", s->raw_per_day);
+	rc = store_send_params(s, store_sql_rejected, 12, values, lengths, formats, "storing a rejected message",
 			       kind, e);
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < 6; i++)
 		free(texts[i]);
+	free(key);
 	return rc;
 }
 
