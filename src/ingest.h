@@ -47,6 +47,11 @@ struct delivery {
 	size_t inflated;    /* max_message_inflated */
 	size_t json_values; /* max_message_json_values */
 	size_t rows;        /* max_message_rows */
+	/* while a mail is split: the whole message, which its first rejected part
+	 * keeps as its raw copy (the later ones: its size only, the bytes once a message) */
+	const unsigned char *whole;
+	size_t whole_len;
+	bool whole_kept;
 };
 
 enum input_kind ingest_sniff(const unsigned char *data, size_t len);
