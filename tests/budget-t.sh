@@ -31,10 +31,13 @@ post() {
 	rc=$?
 	sed -n 's/^Status: \([0-9]*\).*/\1/p' "$W/out" | tr -d '\r' >"$W/status"
 }
-# junk SEED SIZE: SIZE bytes that are neither gzip nor JSON, different for each SEED
+# junk SIZE SEED...: for each SEED, $W/junk.SEED of SIZE bytes that are neither gzip nor JSON
 junk() {
-	python3 -c 'import random, sys; r = random.Random(sys.argv[1]); n = int(sys.argv[2])
-sys.stdout.buffer.write(b"junk" + bytes(r.getrandbits(8) for _ in range(n - 4)))' "$1" "$2"
+	python3 -c 'import random, sys
+n = int(sys.argv[2])
+for seed in sys.argv[3:]:
+    r = random.Random(seed)
+    open("%s/junk.%s" % (sys.argv[1], seed), "wb").write(b"junk" + r.getrandbits(8 * (n - 4)).to_bytes(n - 4, "little"))' "$W" "$@"
 }
 stored() { # stored SOURCE-KEY: bytes of raw copies kept for it
 	q "SELECT coalesce(sum(octet_length(raw)), 0) FROM tlsrpt.rejected WHERE source_key = '$1'"
@@ -45,9 +48,9 @@ N=200
 SIZE=65536
 before=$(q "SELECT pg_total_relation_size('tlsrpt.rejected')")
 fails=0
+junk "$SIZE" $(seq -f 'flood-%g' "$N")
 for i in $(seq "$N"); do
-	junk "flood-$i" "$SIZE" >"$W/j"
-	post 192.0.2.1 "$W/j"
+	post 192.0.2.1 "$W/junk.flood-$i"
 	[ "$rc" = 0 ] && [ "$(cat "$W/status")" = 400 ] || fails=$((fails + 1))
 done
 is "$fails" 0 "flood: $N junk POSTs of $SIZE bytes, each answered 400 (kept)"
@@ -67,9 +70,9 @@ note "flood: tlsrpt.rejected grew by $growth bytes for $((N * SIZE)) bytes sent"
 ok "flood: growth $growth bytes < 1M of raw copies + 2 kB a row" test "$growth" -lt $((PER_SOURCE + N * 2048))
 
 # another client has its own budget; a real report from the flooder is stored
+junk "$SIZE" other-1 other-2 other-3
 for i in 1 2 3; do
-	junk "other-$i" "$SIZE" >"$W/j"
-	post 192.0.2.2 "$W/j"
+	post 192.0.2.2 "$W/junk.other-$i"
 done
 is "$(stored https:192.0.2.2)" "$((3 * SIZE))" "another client: its own budget, all 3 raw copies kept"
 json_with_id "$top_srcdir/tests/data/backfill/report.json" budget-real-1 | gzip -n >"$W/real.gz"
@@ -100,9 +103,9 @@ is "$(stored mail:spam.example)" "$want" "spam: raw copies within the sender dom
 
 # ---------------------------------------------------------------- many clients: the budget of all sources together
 total=$(q "SELECT coalesce(sum(octet_length(raw)), 0) FROM tlsrpt.rejected")
+junk "$SIZE" $(seq -f 'many-%g' 40)
 for i in $(seq 40); do
-	junk "many-$i" "$SIZE" >"$W/j"
-	post "198.51.100.$i" "$W/j"
+	post "198.51.100.$i" "$W/junk.many-$i"
 done
 want=$(python3 -c 'import sys; t, size, cap = map(int, sys.argv[1:])
 for _ in range(40):
@@ -114,8 +117,8 @@ is "$(q "SELECT count(*) FROM tlsrpt.rejected WHERE source_key LIKE 'https:198.5
 	"40 clients: a row each"
 
 # a FILE run is the administrator's own: no budget
-junk file-1 "$SIZE" >"$W/file-1.bin"
-ingest_noin "$W/file-1.bin" -c "$W/budget.conf"
+junk "$SIZE" file-1
+ingest_noin "$W/junk.file-1" -c "$W/budget.conf"
 is "$(q "SELECT octet_length(raw) || '|' || raw_withheld || '|' || source_key FROM tlsrpt.rejected WHERE source = 'file'")" \
 	"$SIZE|false|file:-" "a FILE run past every budget: the raw copy is kept"
 
@@ -127,12 +130,12 @@ max_rejected_raw_per_day = 0
 EOF
 chmod 600 "$W/par.conf"
 P=8
-for i in $(seq 24); do junk "par-$i" "$SIZE" >"$W/par-$i"; done
+junk "$SIZE" $(seq -f 'par-%g' 24)
 for round in 0 1 2; do
 	for j in $(seq "$P"); do
 		i=$((round * P + j))
 		( env GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=POST CONTENT_TYPE=application/tlsrpt+gzip \
-			CONTENT_LENGTH="$SIZE" REMOTE_ADDR=203.0.113.9 "$BIN" -c "$W/par.conf" <"$W/par-$i" >/dev/null 2>&1 ) &
+			CONTENT_LENGTH="$SIZE" REMOTE_ADDR=203.0.113.9 "$BIN" -c "$W/par.conf" <"$W/junk.par-$i" >/dev/null 2>&1 ) &
 	done
 	wait
 done
