@@ -52,6 +52,8 @@ static const struct key_def keys[] = {
 	{"max_message_json_values", KEY_SIZE, LIM(max_message_json_values), 16, (size_t)1 << 32},
 	{"max_message_rows", KEY_SIZE, LIM(max_message_rows), 1, (size_t)1 << 32},
 	{"max_parse_time", KEY_UINT, LIM(max_parse_time), 1, 86400},
+	{"max_rejected_raw_per_source_day", KEY_SIZE, LIM(max_rejected_raw_per_source_day), 0, (size_t)1 << 40},
+	{"max_rejected_raw_per_day", KEY_SIZE, LIM(max_rejected_raw_per_day), 0, (size_t)1 << 40},
 	{"trust", KEY_TRUST, LIM(trust.mode), 0, 0},
 	{"authserv_id", KEY_STRING, LIM(trust.authserv_id), 0, 0},
 	{"dkim_policy", KEY_POLICY, LIM(trust.policy), 0, 0},
@@ -89,6 +91,8 @@ config_defaults(struct config *c)
 	c->limits.max_message_json_values = 1000000;
 	c->limits.max_message_rows = 50000;
 	c->limits.max_parse_time = 20;
+	c->limits.max_rejected_raw_per_source_day = (size_t)10 << 20;
+	c->limits.max_rejected_raw_per_day = (size_t)1 << 30;
 }
 
 void

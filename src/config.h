@@ -42,6 +42,9 @@ struct limits {
 	size_t max_message_json_values; /* values of all reports together, an object counting as 8 */
 	size_t max_message_rows;        /* policies + failure-details rows of all reports together */
 	unsigned max_parse_time;        /* CPU seconds to parse one message (not the database's time) */
+	/* raw copies in tlsrpt.rejected, in any 24 hours (0: no limit); past them a row keeps no bytes */
+	size_t max_rejected_raw_per_source_day; /* per HTTPS client address, per mail sender domain */
+	size_t max_rejected_raw_per_day;        /* all sources together */
 	struct trust trust;             /* origin checks: ingest_bytes() reads them here */
 };
 

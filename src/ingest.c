@@ -71,10 +71,17 @@ add_rejection(struct delivery *d, const struct limits *lim, const char *reason,
 	      const char *filename, const unsigned char *raw, size_t len)
 {
 	struct rejection *r;
-	size_t keep = len < lim->max_rejected_raw ? len : lim->max_rejected_raw;
+	size_t keep;
 	char digest[65];
 
 	piece_digest(d, raw, len, digest);
+	keep = len < lim->max_rejected_raw ? len : lim->max_rejected_raw;
+	if (d->whole != NULL) { /* a part of a mail: the message is what can be read again, once */
+		raw = d->whole;
+		len = d->whole_len;
+		keep = d->whole_kept ? 0 : len < lim->max_rejected_raw ? len : lim->max_rejected_raw;
+		d->whole_kept = true;
+	}
 
 	d->rejections = xreallocarray(d->rejections, d->n_rejections + 1, sizeof *d->rejections);
 	r = &d->rejections[d->n_rejections++];
@@ -305,6 +312,15 @@ ingest_bytes(const unsigned char *data, size_t len, const char *source,
 		return rc;
 	}
 	if (mime_parse(data, len, lim, &m, &perr) < 0) {
+		/* whose it was: the header fields alone, for the rejected row */
+		if ((m = mime_parse_headers(data, len, lim)) != NULL) {
+			d->message_id = dup_or_null(m->message_id);
+			d->sender = dup_or_null(m->from);
+			d->subject = dup_or_null(m->subject);
+			d->report_domain = dup_or_null(m->report_domain);
+			d->submitter = dup_or_null(m->submitter);
+			mime_free(m);
+		}
 		add_rejection(d, lim, perr.msg, NULL, data, len);
 		return 0;
 	}
@@ -315,9 +331,13 @@ ingest_bytes(const unsigned char *data, size_t len, const char *source,
 	d->submitter = dup_or_null(m->submitter);
 	if (m->n_parts == 0)
 		add_rejection(d, lim, "no TLS-RPT report found in the message", NULL, data, len);
+	d->whole = data;
+	d->whole_len = len;
 	for (size_t i = 0; i < m->n_parts && rc == 0; i++)
 		rc = take_part(d, m->parts[i].data, m->parts[i].len, m->parts[i].filename,
 			       m->report_domain, lim, e);
+	d->whole = NULL;
+	d->whole_len = 0;
 	if (m->parser_warnings != NULL)
 		explain_rejections(d, 0, m->parser_warnings);
 	if (rc == 0)

@@ -54,6 +54,13 @@ struct delivery {
 	long long rejected_id;
 	int rejected_source;   /* the row's source (enum store_channel): the reports' */
 	char *rejected_reason; /* what the row's reason becomes when no report came out */
+	bool rejected_stays;   /* its own piece came out again (the same digest): the row
+				* stays with that reason, the reports are stored beside it */
+	/* while a mail is split: the whole message, which its first rejected part
+	 * keeps as its raw copy (the later ones: its size only, the bytes once a message) */
+	const unsigned char *whole;
+	size_t whole_len;
+	bool whole_kept;
 };
 
 enum input_kind ingest_sniff(const unsigned char *data, size_t len);

@@ -368,3 +368,42 @@ mime_free(struct mail *m)
 	free(m->auth_results);
 	free(m);
 }
+
+struct mail *
+mime_parse_headers(const unsigned char *msg, size_t len, const struct limits *lim)
+{
+	size_t end = len < lim->max_header_size ? len : lim->max_header_size;
+	GMimeStream *stream;
+	GMimeParser *parser;
+	GMimeParserOptions *opts;
+	GMimeMessage *message;
+	struct parser_warnings warnings = {NULL, 0, -1};
+	struct mail *m;
+
+	for (size_t i = 0; i + 1 < end; i++) /* the header section only: to its empty line */
+		if (msg[i] == '\n' && (msg[i + 1] == '\n' || (msg[i + 1] == '\r' && i + 2 < end && msg[i + 2] == '\n'))) {
+			end = i + 1;
+			break;
+		}
+	stream = g_mime_stream_mem_new_with_buffer((const char *)msg, end);
+	parser = g_mime_parser_new_with_stream(stream);
+	g_object_unref(stream);
+	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+	opts = g_mime_parser_options_new();
+	warnings.text = g_string_new(NULL);
+	g_mime_parser_options_set_warning_callback(opts, parser_warning, &warnings);
+	message = g_mime_parser_construct_message(parser, opts);
+	g_mime_parser_options_free(opts);
+	g_object_unref(parser);
+	g_string_free(warnings.text, TRUE);
+	if (message == NULL)
+		return NULL;
+	m = xcalloc(1, sizeof *m);
+	m->message_id = clean_header(g_mime_message_get_message_id(message));
+	m->subject = clean_header(g_mime_message_get_subject(message));
+	m->from = sender_address(message);
+	m->report_domain = clean_header(g_mime_object_get_header(GMIME_OBJECT(message), "TLS-Report-Domain"));
+	m->submitter = clean_header(g_mime_object_get_header(GMIME_OBJECT(message), "TLS-Report-Submitter"));
+	g_object_unref(message);
+	return m;
+}

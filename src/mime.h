@@ -41,6 +41,11 @@ void mime_shutdown(void);
 int mime_parse(const unsigned char *msg, size_t len, const struct limits *lim,
 	       struct mail **out, struct error *e);
 void mime_free(struct mail *m);
+/* Only the header fields of a message mime_parse refused (Message-ID, From,
+ * Subject, the TLS-Report ones; no parts, no Authentication-Results), for its
+ * rejected row: the header section, at most max_header_size bytes, parsed
+ * alone. NULL when even that cannot be read. */
+struct mail *mime_parse_headers(const unsigned char *msg, size_t len, const struct limits *lim);
 
 /* A GMimeParserWarning code in words, or NULL for a code this GMime does not name. */
 const char *mime_warning_text(int code);

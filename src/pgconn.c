@@ -36,22 +36,36 @@ one_line(char *dst, size_t size, const char *src)
 	}
 	while (j > 0 && dst[j - 1] == ' ')
 		j--;
+	if (j > 0) { /* cut at size: never inside a UTF-8 character */
+		size_t k = j, need;
+		unsigned char lead;
+
+		while (k > 0 && ((unsigned char)dst[k - 1] & 0xC0) == 0x80)
+			k--;
+		lead = k > 0 ? (unsigned char)dst[k - 1] : 0;
+		need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+		if (k > 0 && lead >= 0xC0 && j - (k - 1) < need)
+			j = k - 1;
+	}
 	dst[j] = '\0';
 }
 
 PGconn *
 pgconn_open(const struct config *cfg, struct error *e)
 {
-	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *values[4];
+	/* client_encoding: we send and read UTF-8, whatever the database's own
+	 * encoding (a LATIN1 database converts, and refuses what it cannot hold) */
+	const char *keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname", NULL};
+	const char *values[5];
 	char timeout[16], msg[400];
 	PGconn *conn;
 
 	snprintf(timeout, sizeof timeout, "%u", cfg->connect_timeout);
 	values[0] = getenv("PGCONNECT_TIMEOUT") ? NULL : timeout;
 	values[1] = "tlsrpt-ingest";
-	values[2] = cfg->database ? cfg->database : "";
-	values[3] = NULL;
+	values[2] = "UTF8";
+	values[3] = cfg->database ? cfg->database : "";
+	values[4] = NULL;
 	conn = PQconnectdbParams(keys, values, 1);
 	if (conn == NULL) {
 		error_set(e, ERR_TEMP, "database connection: out of memory");

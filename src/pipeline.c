@@ -70,7 +70,7 @@ struct pipeline_entry {
 	unsigned generation; /* segments sent for it; a resend is a new one */
 	int attempt;
 	size_t bytes;
-	char refused[sizeof ((struct error *)0)->msg + 32]; /* set: its reports go as rejections */
+	struct store_fallback fb; /* what the database refused of it as data, kept as rejected instead */
 	struct store_result res;
 	struct pipeline_entry *next;
 };
@@ -90,6 +90,7 @@ struct pipeline_segment {
 	const struct pipeline_entry *fatal_where;
 	enum pg_failure kind;
 	struct error err;
+	struct store_step fail_step; /* the statement that failed first */
 	struct pipeline_segment *next;
 };
 
@@ -134,6 +135,16 @@ pipeline_delivery_bytes(const struct delivery *d)
 }
 
 static void
+pipeline_entry_free(struct pipeline_entry *entry)
+{
+	if (entry->fb.refused != NULL)
+		for (size_t i = 0; i < entry->d->n_reports; i++)
+			free(entry->fb.refused[i]);
+	free(entry->fb.refused);
+	free(entry);
+}
+
+static void
 pipeline_segment_free(struct pipeline_segment *seg)
 {
 	if (seg == NULL)
@@ -156,7 +167,7 @@ pipeline_clear(struct pipeline *pl)
 		struct pipeline_entry *entry = pl->first;
 
 		pl->first = entry->next;
-		free(entry);
+		pipeline_entry_free(entry);
 	}
 	pl->last = NULL;
 }
@@ -181,7 +192,7 @@ pipeline_hand_back(struct pipeline *pl)
 		if (pl->first == NULL)
 			pl->last = NULL;
 		pl->done(pl->arg, entry->tag, &entry->res, NULL);
-		free(entry);
+		pipeline_entry_free(entry);
 	}
 }
 
@@ -215,7 +226,7 @@ pipeline_stop(struct pipeline *pl, const struct error *why, const struct pipelin
 		} else {
 			pl->done(pl->arg, entry->tag, NULL, NULL);
 		}
-		free(entry);
+		pipeline_entry_free(entry);
 	}
 	pipeline_clear(pl);
 	pl->stopped = true;
@@ -236,14 +247,14 @@ pipeline_send_end(struct pipeline *pl, struct pipeline_segment *seg, bool more, 
 	if (!more && pl->prepared && !pl->pooled) {
 		rc = store_send_plain(pl->store, "DEALLOCATE " STORE_REPORT_STMT, "releasing the report statement",
 				      &kind, err);
-		seg->steps[seg->n++] = (struct store_step){STORE_STEP_SETUP, "releasing the report statement"};
+		seg->steps[seg->n++] = (struct store_step){STORE_STEP_SETUP, "releasing the report statement", 0};
 		pl->prepared = false;
 	}
 	if (pl->open_tx) {
 		seg->commit_owner = pl->open_owner;
 		seg->commit_generation = pl->open_generation;
 		rc = store_send_plain(pl->store, "COMMIT", "COMMIT", &kind, err);
-		seg->steps[seg->n++] = (struct store_step){STORE_STEP_COMMIT, "COMMIT"};
+		seg->steps[seg->n++] = (struct store_step){STORE_STEP_COMMIT, "COMMIT", 0};
 		if (rc == 0 && more && !PQsendFlushRequest(pl->conn)) {
 			pgconn_failed(pl->conn, NULL, "COMMIT", err);
 			rc = -1;
@@ -262,11 +273,11 @@ pipeline_send_prepare(struct pipeline *pl, struct pipeline_segment *seg, struct 
 	enum pg_failure kind = PG_FAIL_TEMP;
 	int rc = store_send_prepare_report(pl->store, err);
 
-	seg->steps[seg->n++] = (struct store_step){STORE_STEP_SETUP, "preparing the report statement"};
+	seg->steps[seg->n++] = (struct store_step){STORE_STEP_SETUP, "preparing the report statement", 0};
 	if (rc == 0)
 		rc = store_send_plain(pl->store, "SELECT count(*) FROM pg_catalog.pg_prepared_statements WHERE name = '"
 				      STORE_REPORT_STMT "'", "preparing the report statement", &kind, err);
-	seg->steps[seg->n++] = (struct store_step){STORE_STEP_CHECK, "preparing the report statement"};
+	seg->steps[seg->n++] = (struct store_step){STORE_STEP_CHECK, "preparing the report statement", 0};
 	pl->prepared = true;
 	return rc;
 }
@@ -287,15 +298,15 @@ pipeline_send_entry(struct pipeline *pl, struct pipeline_segment *seg, struct pi
 	seg->bytes = entry->bytes;
 	if (rc == 0)
 		rc = store_send_plain(pl->store, "BEGIN", "BEGIN", &kind, err);
-	seg->steps[seg->n++] = (struct store_step){STORE_STEP_SETUP, "BEGIN"};
+	seg->steps[seg->n++] = (struct store_step){STORE_STEP_SETUP, "BEGIN", 0};
 	if (rc == 0) /* before the preparation, which may wait for a lock too */
 		rc = store_send_timeouts(pl->store, &kind, err);
-	seg->steps[seg->n++] = (struct store_step){STORE_STEP_PLAIN, "BEGIN"};
+	seg->steps[seg->n++] = (struct store_step){STORE_STEP_PLAIN, "BEGIN", 0};
 	if (rc == 0 && pl->may_prepare && !pl->prepared && !pl->pooled && entry->d->n_reports > 0 &&
-	    entry->refused[0] == '\0')
+	    entry->fb.refused == NULL)
 		rc = pipeline_send_prepare(pl, seg, err);
 	if (rc == 0)
-		rc = store_send_delivery(pl->store, entry->d, pl->via, entry->refused[0] ? entry->refused : NULL,
+		rc = store_send_delivery(pl->store, entry->d, pl->via, &entry->fb,
 					 pl->prepared || pl->pooled ? STORE_REPORT_STMT : NULL, seg->steps, &seg->n,
 					 &kind, err);
 	pl->open_tx = true;
@@ -336,9 +347,38 @@ pipeline_send(struct pipeline *pl, struct pipeline_entry *entry, struct error *e
 	return 0;
 }
 
+/* Data the database refused (a SQLSTATE of class 22, 23 or 54): what of the
+ * delivery goes as rejected the next time. A report that failed: that report
+ * alone (the others are tried again); a rejection that failed: every text of
+ * the rejections in ASCII, which any server and encoding takes. Each refusal
+ * takes one more thing away, so a delivery is sent at most n_reports + 2
+ * times; false when nothing is left to take (then the run stops: the
+ * database refuses even that, which is no longer the message's doing). */
+static bool
+pipeline_fall_back(struct pipeline_entry *entry, const struct store_step *step, const struct error *err)
+{
+	const struct delivery *d = entry->d;
+
+	if (step->kind == STORE_STEP_REPORT && step->report < d->n_reports) {
+		if (entry->fb.refused == NULL)
+			entry->fb.refused = xcalloc(d->n_reports, sizeof *entry->fb.refused);
+		if (entry->fb.refused[step->report] != NULL)
+			return false;
+		entry->fb.refused[step->report] = xasprintf("database refused the report: %s", err->msg);
+		log_warn("%s: %s; keeping that report as rejected", d->source, err->msg);
+		return true;
+	}
+	if (step->kind == STORE_STEP_REJECTED && !entry->fb.ascii) {
+		entry->fb.ascii = true;
+		log_warn("%s: %s; keeping it as rejected, its texts in ASCII", d->source, err->msg);
+		return true;
+	}
+	return false;
+}
+
 /* The Sync of the segment at the head: its entry's statements are in, or it
  * goes again (a serialization failure or deadlock; data the database
- * refused: its reports as rejected), or the run stops. */
+ * refused: that part as rejected, pipeline_fall_back), or the run stops. */
 static int
 pipeline_segment_done(struct pipeline *pl, struct error *e)
 {
@@ -361,10 +401,7 @@ pipeline_segment_done(struct pipeline *pl, struct error *e)
 		pipeline_backoff(entry->attempt);
 		entry->attempt++;
 		rc = pipeline_send(pl, entry, e);
-	} else if (seg->kind == PG_FAIL_DATA && entry->refused[0] == '\0' && entry->d->n_reports > 0) {
-		snprintf(entry->refused, sizeof entry->refused, "database refused the report: %s", seg->err.msg);
-		log_warn("%s; keeping it as rejected", seg->err.msg);
-		entry->attempt++;
+	} else if (seg->kind == PG_FAIL_DATA && pipeline_fall_back(entry, &seg->fail_step, &seg->err)) {
 		rc = pipeline_send(pl, entry, e);
 	} else {
 		rc = pipeline_stop(pl, &seg->err, entry, e);
@@ -427,6 +464,7 @@ pipeline_result(struct pipeline *pl, PGresult *r, struct error *e)
 		return pipeline_answered(pl, seg, step, r, e);
 	if (!seg->failed) { /* the first failure; what follows it comes back aborted */
 		seg->failed = true;
+		seg->fail_step = *step;
 		seg->fatal = step->kind == STORE_STEP_COMMIT || step->kind == STORE_STEP_SETUP ||
 			     step->kind == STORE_STEP_CHECK;
 		seg->fatal_where = step->kind == STORE_STEP_COMMIT ? seg->commit_owner : seg->entry;

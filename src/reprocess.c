@@ -122,6 +122,23 @@ reprocess_reason(const struct delivery *d, const char *digest)
 	return buf_cstr(&b);
 }
 
+/* A row holding a whole mail for one broken part of it (ingest.c keeps the
+ * message with its first rejected part) gives that mail's good reports and the
+ * same broken part again, under the row's digest: the row stays, with that
+ * part's reason, and the reports are stored beside it. Deleting the row and
+ * inserting the part anew would change tlsrpt.rejected on every run. */
+static void
+reprocess_find_own(struct delivery *d, const char *digest)
+{
+	for (size_t i = 0; i < d->n_rejections; i++)
+		if (strcmp(d->rejections[i].digest, digest) == 0) {
+			d->rejected_stays = true;
+			free(d->rejected_reason);
+			d->rejected_reason = xstrdup(d->rejections[i].reason);
+			return;
+		}
+}
+
 /* No report may come out of d: it stays rejected with reason. */
 static void
 reprocess_keep(struct delivery *d, const char *reason)
@@ -178,6 +195,8 @@ reprocess_prepare(const struct reprocess *rp, const PGresult *res, int i, struct
 	}
 	if (d->n_reports == 0 && d->rejected_reason == NULL)
 		d->rejected_reason = reprocess_reason(d, PQgetvalue(res, i, COL_DIGEST));
+	else if (d->n_reports > 0)
+		reprocess_find_own(d, PQgetvalue(res, i, COL_DIGEST));
 	*out = d;
 	return 0;
 }

@@ -78,11 +78,29 @@ schema_apply(PGconn *conn, int v, struct error *e)
 	return 0;
 }
 
+/* The database must be UTF8: in SQL_ASCII nothing checks what is stored, in
+ * LATIN1 and the like much of what reports hold cannot be stored at all. A
+ * delivery into one still stores what it can hold and keeps the rest as
+ * rejected (pipeline.c); --init-db and -n refuse it, at once. */
+static int
+schema_check_encoding(PGconn *conn, struct error *e)
+{
+	const char *enc = PQparameterStatus(conn, "server_encoding");
+
+	if (enc == NULL || strcmp(enc, "UTF8") == 0)
+		return 0;
+	error_set(e, ERR_CONFIG, "the database's encoding is %s, not UTF8: reports hold any Unicode text;"
+		  " create the database with createdb -E UTF8 -T template0", enc);
+	return -1;
+}
+
 int
 schema_init(PGconn *conn, int *version_out, struct error *e)
 {
 	int version = 0;
 
+	if (schema_check_encoding(conn, e) < 0)
+		return -1;
 	if (schema_exec(conn, "BEGIN; SELECT pg_advisory_xact_lock(hashtext('tlsrpt-ingest schema'));"
 			      "CREATE SCHEMA IF NOT EXISTS tlsrpt;"
 			      "CREATE TABLE IF NOT EXISTS tlsrpt.schema_version ("
@@ -185,7 +203,7 @@ schema_check(PGconn *conn, int *version_out, struct error *e)
 {
 	int version;
 
-	if (schema_version_in_db(conn, &version, e) < 0)
+	if (schema_check_encoding(conn, e) < 0 || schema_version_in_db(conn, &version, e) < 0)
 		return -1;
 	*version_out = version;
 	if (version != SCHEMA_N_MIGRATIONS) {

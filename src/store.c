@@ -6,6 +6,7 @@
  * and unnest over array parameters) is written from one column table. */
 #include "autoconf.h"
 
+#include <ctype.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,6 +24,7 @@ struct store {
 	unsigned statement_timeout;
 	unsigned lock_timeout;
 	size_t max_rejected_raw;
+	size_t raw_per_source_day, raw_per_day; /* the raw-copy budgets, 0: none */
 	char *report_sql; /* written from store_columns */
 };
 
@@ -181,6 +183,8 @@ store_open(struct store **out, const struct config *cfg, struct error *e)
 	(*out)->statement_timeout = cfg->statement_timeout;
 	(*out)->lock_timeout = cfg->lock_timeout;
 	(*out)->max_rejected_raw = cfg->limits.max_rejected_raw;
+	(*out)->raw_per_source_day = cfg->limits.max_rejected_raw_per_source_day;
+	(*out)->raw_per_day = cfg->limits.max_rejected_raw_per_day;
 	(*out)->report_sql = store_report_sql();
 	return 0;
 }
@@ -385,26 +389,101 @@ store_send_report(struct store *s, const struct delivery *d, const struct found_
 	return rc;
 }
 
+/* The raw copy is kept while its source ($10) has stored at most $11 bytes of
+ * raw copies in the last 24 hours and all sources together at most $12 (NULL:
+ * no limit); past that the row keeps no bytes (raw_withheld). Each sum is one
+ * index-only range (migration 007). Deliveries in parallel do not see each
+ * other's rows before COMMIT: the budget may be passed by at most one
+ * max_rejected_raw per delivery running at the same time. */
 static const char store_sql_rejected[] =
-	"INSERT INTO tlsrpt.rejected (message_id, sender, subject, filename, source, reason, raw, raw_size, digest)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7::bytea, $8::bigint, $9)"
+	"INSERT INTO tlsrpt.rejected (message_id, sender, subject, filename, source, reason, raw, raw_size, digest,"
+	" source_key, raw_withheld)"
+	" SELECT $1, $2, $3, $4, $5, $6, CASE WHEN b.keep THEN $7::bytea ELSE ''::bytea END, $8::bigint, $9,"
+	" $10::text, NOT b.keep"
+	" FROM (SELECT octet_length($7::bytea) = 0 OR ("
+	"  ($11::bigint IS NULL OR octet_length($7::bytea) + coalesce((SELECT sum(r.raw_stored)"
+	"   FROM tlsrpt.rejected r WHERE r.source_key = $10::text AND r.raw_stored > 0"
+	"   AND r.received_at > now() - interval '1 day'), 0) <= $11::bigint)"
+	"  AND ($12::bigint IS NULL OR octet_length($7::bytea) + coalesce((SELECT sum(r.raw_stored)"
+	"   FROM tlsrpt.rejected r WHERE r.raw_stored > 0"
+	"   AND r.received_at > now() - interval '1 day'), 0) <= $12::bigint)) AS keep) b"
 	" ON CONFLICT (digest) DO NOTHING RETURNING id";
+
+/* Whose budget a rejection counts against: 'https:' and the client's address;
+ * 'mail:' (or 'file:') and the sender's domain, lower case, '-' unknown. */
+static char *
+store_source_key(const struct delivery *d, const struct store_via *via)
+{
+	const char *who = via->sender ? via->sender : d->sender;
+	const char *at = who ? strrchr(who, '@') : NULL;
+	struct buf b = {0};
+
+	buf_printf(&b, "%s:", store_channel_name(via->channel));
+	if (via->channel == STORE_CHANNEL_HTTPS) {
+		buf_puts(&b, who ? who : "-");
+		return buf_cstr(&b);
+	}
+	if (at == NULL || at[1] == '\0' || strchr(".-", at[1]) != NULL) {
+		buf_puts(&b, "-");
+		return buf_cstr(&b);
+	}
+	for (const char *p = at + 1; *p && (isalnum((unsigned char)*p) || *p == '.' || *p == '-'); p++) {
+		char c = (char)tolower((unsigned char)*p);
+
+		buf_append(&b, &c, 1);
+	}
+	return buf_cstr(&b);
+}
+
+/* A rejection's text as it is stored: valid UTF-8 (a server's error text may
+ * be cut inside a character), in ASCII when asked (any server encoding). */
+static char *
+store_text(const char *v, bool ascii)
+{
+	char *clean;
+
+	if (v == NULL)
+		return NULL;
+	clean = text_clean(v, strlen(v), NULL);
+	if (ascii) {
+		char *a = text_ascii(clean);
+
+		free(clean);
+		return a;
+	}
+	return clean;
+}
 
 static int
 store_send_rejection(struct store *s, const struct delivery *d, const struct rejection *rj, const char *reason,
-		     const struct store_via *via, enum pg_failure *kind, struct error *e)
+		     const struct store_via *via, bool ascii, enum pg_failure *kind, struct error *e)
 {
-	char size[24];
-	const char *values[9] = {
-		d->message_id, via->sender ? via->sender : d->sender, d->subject, rj->filename,
-		store_channel_name(via->channel), reason, (const char *)rj->raw, size, rj->digest,
+	char size[24], per_source[24], per_day[24];
+	char *key = store_source_key(d, via);
+	char *texts[6] = {
+		store_text(d->message_id, ascii), store_text(via->sender ? via->sender : d->sender, ascii),
+		store_text(d->subject, ascii), store_text(rj->filename, ascii), store_text(reason, ascii),
+		store_text(key, ascii),
 	};
-	int lengths[9] = {0, 0, 0, 0, 0, 0, (int)rj->raw_len, 0, 0};
-	int formats[9] = {0, 0, 0, 0, 0, 0, 1, 0, 0};
+	bool budget = via->channel != STORE_CHANNEL_FILE; /* a FILE run is the administrator's own */
+	const char *values[12] = {
+		texts[0], texts[1], texts[2], texts[3],
+		store_channel_name(via->channel), texts[4], (const char *)rj->raw, size, rj->digest, texts[5],
+		budget && s->raw_per_source_day ? per_source : NULL, budget && s->raw_per_day ? per_day : NULL,
+	};
+	int lengths[12] = {0, 0, 0, 0, 0, 0, (int)rj->raw_len, 0, 0, 0, 0, 0};
+	int formats[12] = {0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0};
+	int rc;
 
 	snprintf(size, sizeof size, "%zu", rj->original_len);
-	return store_send_params(s, store_sql_rejected, 9, values, lengths, formats, "storing a rejected message",
-				 kind, e);
+	snprintf(per_source, sizeof per_source, "%zu", s->raw_per_source_day);
+	snprintf(per_day, sizeof per_day, "%zu", s->raw_per_day);
+	rc = store_send_params(s, store_sql_rejected, 12, values, lengths, formats, "storing a rejected message",
+			       kind, e);
+	for (size_t i = 0; i < 6; i++)
+		free(texts[i]);
+	free(key);
+	return rc;
 }
 
 /* A report the database refused as data (an over-long key, say) is kept as rejected instead. */
@@ -434,8 +513,18 @@ static const char store_sql_redo_delete[] = "DELETE FROM tlsrpt.rejected WHERE i
 static const char store_sql_redo_update[] =
 	"UPDATE tlsrpt.rejected SET reason = $2 WHERE id = $1::bigint AND reason IS DISTINCT FROM $2 RETURNING id";
 
-/* 1: the delivery's statements follow (its reports replace the row); 0: that
- * was all of it; -1: sending failed. */
+/* the first reason the database refused one of d's reports for, or NULL */
+static const char *
+store_first_refused(const struct delivery *d, const struct store_fallback *fb)
+{
+	for (size_t i = 0; fb != NULL && fb->refused != NULL && i < d->n_reports; i++)
+		if (fb->refused[i] != NULL)
+			return fb->refused[i];
+	return NULL;
+}
+
+/* 1: the delivery's statements follow (its reports replace the row, or stand
+ * beside it when it stays); 0: that was all of it; -1: sending failed. */
 static int
 store_send_redo(struct store *s, const struct delivery *d, const char *refused, struct store_step *steps, size_t *n,
 		enum pg_failure *kind, struct error *e)
@@ -444,14 +533,16 @@ store_send_redo(struct store *s, const struct delivery *d, const char *refused, 
 	const char *values[2] = {id, refused ? refused : d->rejected_reason ? d->rejected_reason : "reprocessed"};
 
 	snprintf(id, sizeof id, "%lld", d->rejected_id);
-	if (d->n_reports > 0 && refused == NULL) {
-		steps[(*n)++] = (struct store_step){STORE_STEP_REDO_DELETE, "deleting the reprocessed rejected row"};
+	if (d->n_reports > 0 && refused == NULL && !d->rejected_stays) {
+		steps[(*n)++] = (struct store_step){STORE_STEP_REDO_DELETE, "deleting the reprocessed rejected row", 0};
 		return store_send_params(s, store_sql_redo_delete, 1, values, NULL, NULL,
 					 "deleting the reprocessed rejected row", kind, e) < 0 ? -1 : 1;
 	}
-	steps[(*n)++] = (struct store_step){STORE_STEP_REDO_UPDATE, "updating the reprocessed rejected row"};
-	return store_send_params(s, store_sql_redo_update, 2, values, NULL, NULL,
-				 "updating the reprocessed rejected row", kind, e);
+	steps[(*n)++] = (struct store_step){STORE_STEP_REDO_UPDATE, "updating the reprocessed rejected row", 0};
+	if (store_send_params(s, store_sql_redo_update, 2, values, NULL, NULL, "updating the reprocessed rejected row",
+			      kind, e) < 0)
+		return -1;
+	return d->n_reports > 0 && refused == NULL ? 1 : 0; /* rejected_stays: its reports follow */
 }
 
 static const char store_sql_timeouts[] =
@@ -469,34 +560,38 @@ store_send_timeouts(struct store *s, enum pg_failure *kind, struct error *e)
 }
 
 int
-store_send_delivery(struct store *s, const struct delivery *d, const struct store_via *via, const char *refused,
-		    const char *stmt, struct store_step *steps, size_t *n, enum pg_failure *kind, struct error *e)
+store_send_delivery(struct store *s, const struct delivery *d, const struct store_via *via,
+		    const struct store_fallback *fb, const char *stmt, struct store_step *steps, size_t *n,
+		    enum pg_failure *kind, struct error *e)
 {
+	bool ascii = fb != NULL && fb->ascii;
 	struct store_via own;
 	int rc = 0;
 
 	if (d->rejected_id != 0) {
-		if ((rc = store_send_redo(s, d, refused, steps, n, kind, e)) <= 0)
+		if ((rc = store_send_redo(s, d, store_first_refused(d, fb), steps, n, kind, e)) <= 0)
 			return rc;
 		own = (struct store_via){(enum store_channel)d->rejected_source, via->sender};
 		via = &own;
 		rc = 0;
 	}
 	for (size_t i = 0; i < d->n_reports && rc == 0; i++) {
+		const char *refused = fb != NULL && fb->refused != NULL ? fb->refused[i] : NULL;
+
 		if (refused == NULL) {
 			rc = store_send_report(s, d, &d->reports[i], via, stmt, kind, e);
-			steps[(*n)++] = (struct store_step){STORE_STEP_REPORT, "storing a report"};
+			steps[(*n)++] = (struct store_step){STORE_STEP_REPORT, "storing a report", i};
 		} else {
 			struct rejection rj;
 
 			store_report_as_rejection(s, &d->reports[i], &rj);
-			rc = store_send_rejection(s, d, &rj, refused, via, kind, e);
-			steps[(*n)++] = (struct store_step){STORE_STEP_REJECTED, "storing a rejected message"};
+			rc = store_send_rejection(s, d, &rj, refused, via, ascii, kind, e);
+			steps[(*n)++] = (struct store_step){STORE_STEP_REJECTED, "storing a rejected message", i};
 		}
 	}
 	for (size_t i = 0; i < d->n_rejections && rc == 0; i++) {
-		rc = store_send_rejection(s, d, &d->rejections[i], d->rejections[i].reason, via, kind, e);
-		steps[(*n)++] = (struct store_step){STORE_STEP_REJECTED, "storing a rejected message"};
+		rc = store_send_rejection(s, d, &d->rejections[i], d->rejections[i].reason, via, ascii, kind, e);
+		steps[(*n)++] = (struct store_step){STORE_STEP_REJECTED, "storing a rejected message", 0};
 	}
 	return rc;
 }

@@ -6,6 +6,7 @@
 #define TLSRPT_STORE_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -56,6 +57,17 @@ enum store_step_kind {
 struct store_step {
 	enum store_step_kind kind;
 	const char *what; /* for the error message */
+	size_t report;    /* STORE_STEP_REPORT: which of the delivery's reports */
+};
+
+/* What a delivery's statements fall back to after the database refused some
+ * of it as data (pipeline.c sends it again, each time with more of it kept
+ * as rejected): refused[i] not NULL: report i goes as a rejection with that
+ * reason; ascii: every text of a rejection is written in ASCII (escapes for
+ * the rest), which any server encoding takes. NULL: everything as it is. */
+struct store_fallback {
+	char **refused; /* d->n_reports reasons, or NULL */
+	bool ascii;
 };
 
 /* The name the report statement is prepared under while a session is held. */
@@ -73,13 +85,16 @@ int store_send_plain(struct store *s, const char *sql, const char *what, enum pg
 int store_send_timeouts(struct store *s, enum pg_failure *kind, struct error *e);
 
 /* Sends a delivery's statements (after BEGIN and the timeouts): one
- * statement per report (refused not NULL: the database refused one, each
- * report is kept as a rejection with that reason instead), one per rejection.
+ * statement per report (fb, when not NULL: the reports the database refused
+ * are kept as rejections instead, see struct store_fallback), one per
+ * rejection. Every rejection's texts are mended (valid UTF-8) on the way.
  * A reprocessed one (d->rejected_id) first deletes its rejected row when
- * reports came out of it; else (or refused) it only updates that row's reason.
+ * reports came out of it and none was refused; else it only updates that
+ * row's reason (to the first refusal's), and nothing else is stored.
  * stmt: the name the report statement is prepared under, NULL to send its
  * text. One step each is recorded in steps from *n on. */
-int store_send_delivery(struct store *s, const struct delivery *d, const struct store_via *via, const char *refused,
+int store_send_delivery(struct store *s, const struct delivery *d, const struct store_via *via,
+			const struct store_fallback *fb,
 			const char *stmt, struct store_step *steps, size_t *n, enum pg_failure *kind, struct error *e);
 
 /* Prepares the report statement as STORE_REPORT_STMT (pipeline mode). */

@@ -339,3 +339,31 @@ parse_clock_over(void)
 	return t.tv_sec > parse_until.tv_sec ||
 	       (t.tv_sec == parse_until.tv_sec && t.tv_nsec >= parse_until.tv_nsec);
 }
+
+char *
+text_ascii(const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t len = strlen(s), i = 0, n;
+	struct buf b = {0};
+
+	buf_reserve(&b, len);
+	while (i < len) {
+		unsigned long cp;
+
+		if (u[i] < 0x80) {
+			buf_append(&b, u + i++, 1);
+			continue;
+		}
+		if ((n = utf8_seq(u + i, len - i)) == 0) {
+			buf_printf(&b, "\\x%02x", u[i++]);
+			continue;
+		}
+		cp = u[i] & (0xFFu >> (n + 1));
+		for (size_t k = 1; k < n; k++)
+			cp = (cp << 6) | (u[i + k] & 0x3Fu);
+		buf_printf(&b, cp > 0xFFFF ? "\\U%08lx" : "\\u%04lx", cp);
+		i += n;
+	}
+	return buf_cstr(&b);
+}

@@ -33,6 +33,9 @@ void buf_free(struct buf *b);
  * U+FFFD, NULs are dropped. *changed (may be NULL) tells whether anything was mended. */
 char *text_clean(const char *s, size_t len, bool *changed);
 bool utf8_valid(const unsigned char *s, size_t len);
+/* s in ASCII: every other character as \uXXXX (\UXXXXXXXX), a byte that is
+ * not UTF-8 as \xXX; for a database whose encoding cannot hold the rest. */
+char *text_ascii(const char *s);
 
 /* Bytes before the first significant one: a UTF-8 byte order mark and white space. */
 size_t skip_bom_space(const unsigned char *data, size_t len);

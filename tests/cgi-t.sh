@@ -44,6 +44,7 @@ chmod 755 "$D/tlsrpt-cgi"
 sed -e "s|unix:/run/fcgiwrap.socket|unix:$D/fcgiwrap.sock|" \
 	-e "s|/usr/local/bin/tlsrpt-ingest|$D/tlsrpt-cgi|" \
 	"$top_srcdir/contrib/nginx/tlsrpt-ingest.conf" >"$D/tlsrpt-ingest.nginx"
+cp "$top_srcdir/contrib/nginx/tlsrpt-ingest-zones.conf" "$D/tlsrpt-ingest-zones.nginx"
 cp /etc/nginx/fastcgi_params "$D/fastcgi_params" 2>/dev/null ||
 	printf 'fastcgi_param REQUEST_METHOD $request_method;\nfastcgi_param CONTENT_TYPE $content_type;\nfastcgi_param CONTENT_LENGTH $content_length;\nfastcgi_param GATEWAY_INTERFACE CGI/1.1;\nfastcgi_param REMOTE_ADDR $remote_addr;\nfastcgi_param QUERY_STRING $query_string;\n' >"$D/fastcgi_params"
 user_line=
@@ -63,6 +64,7 @@ http {
     proxy_temp_path $D/tmp/proxy;
     scgi_temp_path $D/tmp/scgi;
     uwsgi_temp_path $D/tmp/uwsgi;
+    include $D/tlsrpt-ingest-zones.nginx;
     server {
         listen 127.0.0.1:$PORT;
         server_name localhost;
@@ -168,6 +170,20 @@ is "$(count tlsrpt.report)" 3 "three reports in all"
 out=$(GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=POST QUERY_STRING='-d+host%3d/x' \
 	CONTENT_TYPE=application/tlsrpt+json "$BIN" -d host=/x </dev/null 2>/dev/null | tr -d '\r' | head -n 1)
 is "$out" "Status: 400 Bad Request" "arguments made from a query string are refused"
+
+# ---------------------------------------------------------------- a flood: contrib's limit_req
+# 30 a minute per client with a burst of 30: of 60 junk POSTs at once, nginx
+# answers the rest 429 without running tlsrpt-ingest, and adds no row for them
+before=$(count tlsrpt.rejected)
+n429=0
+for i in $(seq 60); do
+	printf 'flood %s, not a report\n' "$i" >"$W/flood"
+	post application/tlsrpt+gzip "$W/flood"
+	[ "$code" = 429 ] && n429=$((n429 + 1))
+done
+note "flood: $n429 of 60 answered 429"
+ok "flood: nginx's limit_req answers 429 past the burst ($n429 of 60)" test "$n429" -ge 20
+is "$(count tlsrpt.rejected)" $((before + 60 - n429)) "flood: a rejected row for each request that got through, none for a 429"
 
 if grep -q 'emerg\|crit' "$D/error.log" 2>/dev/null; then
 	diag "$(grep 'emerg\|crit' "$D/error.log")"

@@ -168,6 +168,20 @@ open(sys.argv[1], "wb").write(b"".join(out))
 PY
 deliver "10,000 attachments" "$W/m.eml"
 expect_rejected "10,000 attachments" 'max_report_parts'
+is "$(q "SELECT sender || '|' || message_id || '|' || subject || '|' || raw_size || '|' || octet_length(raw)
+	FROM tlsrpt.rejected WHERE id > $last_rejected")" \
+	"tlsrpt@hostile.example|ten-thousand-1@hostile.example|10000 attachments|$(wc -c <"$W/m.eml")|1048576" \
+	"10,000 attachments: the row keeps the sender, Message-ID, Subject and the message's first 1M"
+
+# a part refused in a big mail: the row keeps the message (its first max_rejected_raw bytes), not the part
+head -c 3000000 /dev/urandom >"$W/big-part"
+mail_attach big-part-1 "$W/big-part" >"$W/m.eml"
+deliver "a 3 MB part that is not gzip" "$W/m.eml"
+expect_rejected "a 3 MB part that is not gzip" '.'
+is "$(q "SELECT raw_size || '|' || octet_length(raw) || '|' || (substring(raw from 1 for 5) = 'From:'::bytea) || '|' || filename
+	FROM tlsrpt.rejected WHERE id > $last_rejected")" \
+	"$(wc -c <"$W/m.eml")|1048576|true|hostile.example!example.org!1709251200!1709337599!big-part-1.json.gz" \
+	"a 3 MB part that is not gzip: the message's size and first 1M kept, the part named"
 
 python3 - "$W/junk" <<'PY'
 import random, sys
