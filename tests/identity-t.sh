@@ -259,9 +259,30 @@ is "$(q "SELECT count(*) || '/' || count(*) FILTER (WHERE NOT shadowed) FROM tls
 # + 700 + 100 sessions, + 100 failed, + 1 report
 is "$(dd)" "5410/500/7" "daily_domain: counted once"
 
-# ---------------------------------------------------------------- the migration's columns
+# ---------------------------------------------------------------- the migration
 is "$(q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'report_identity'")" \
 	"UNIQUE NULLS NOT DISTINCT (organization_name, report_id, date_start, date_end, content_key, sender)" \
 	"the identity constraint includes the sender"
+# a database at version 5 with reports in it: --init-db gives them their sender
+q "CREATE DATABASE v5" >/dev/null
+{
+	echo "BEGIN; CREATE SCHEMA tlsrpt;"
+	echo "CREATE TABLE tlsrpt.schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
+	for v in 1 2 3 4 5; do
+		cat "$top_srcdir"/src/sql/00$v-*.sql
+		echo "INSERT INTO tlsrpt.schema_version (version) VALUES ($v);"
+	done
+	echo "INSERT INTO tlsrpt.report (organization_name, report_id, source, raw) VALUES ('Old', 'posted', 'https', '{}');"
+	echo "INSERT INTO tlsrpt.report (organization_name, report_id, submitter, raw) VALUES ('Old', 'mailed', 'Old.Example', '{}');"
+	echo "INSERT INTO tlsrpt.report (organization_name, report_id, submitter, raw, dkim_result, dkim_domain, dkim_aligned)
+	      VALUES ('Old', 'signed', 'old.example', '{}', 'pass', 'old.example', true);"
+	echo "COMMIT;"
+} >"$W/v5.sql"
+psql -X -q -v ON_ERROR_STOP=1 -d v5 -f "$W/v5.sql" >/dev/null 2>&1
+ok_if "a database at schema version 5, with reports" $?
+ingest_noin --init-db -d "$(pg_conninfo v5)"
+expect_quiet "--init-db upgrades it"
+is "$(q "SELECT string_agg(report_id || '=' || sender || '/' || shadowed, ' ' ORDER BY id) FROM tlsrpt.report" -d v5)" \
+	"posted=https:/false mailed=mail:old.example/false signed=dkim:old.example/false" "the old reports have their sender, none shadowed"
 
 done_testing

@@ -88,7 +88,11 @@ $$;
 -- * an unauthenticated copy: true when any other copy is stored.
 -- The advisory lock (one per identity, until COMMIT) makes copies of one
 -- report that arrive at the same time take turns: each statement of a
--- VOLATILE function sees what was committed before it ran.
+-- VOLATILE function sees what was committed before it ran. The identities
+-- share 1024 locks (a hash bucket each), so a transaction holds at most 1024
+-- however many reports its message has (PostgreSQL's lock table is shared
+-- and bounded); two unrelated reports in one bucket only wait for each
+-- other's COMMIT.
 CREATE FUNCTION tlsrpt.report_claim(org text, rid text, ds timestamptz, de timestamptz, doc jsonb,
                                     dkim_res text, dkim_ali boolean, dkim_dom text, src text, addr inet,
                                     sub text)
@@ -106,7 +110,7 @@ DECLARE
     wm bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(8460, hashtext(concat_ws(chr(31), org, rid, extract(epoch FROM ds)::text,
-                                                           extract(epoch FROM de)::text, ck)));
+                                                           extract(epoch FROM de)::text, ck)) & 1023);
     FOR c IN SELECT * FROM tlsrpt.report_copies(org, rid, ds, de, ck) LOOP
         IF c.sender = me THEN
             RETURN NULL;
