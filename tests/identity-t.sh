@@ -259,6 +259,33 @@ is "$(q "SELECT count(*) || '/' || count(*) FILTER (WHERE NOT shadowed) FROM tls
 # + 700 + 100 sessions, + 100 failed, + 1 report
 is "$(dd)" "5410/500/7" "daily_domain: counted once"
 
+# ---------------------------------------------------------------- roles
+# the delivery's role (--init-db --grant) shadows what it must; a reader
+# (--grant-reader) cannot shadow anything through tlsrpt.report_claim()
+q "CREATE ROLE id_writer LOGIN" >/dev/null
+q "CREATE ROLE id_reader LOGIN" >/dev/null
+q "CREATE DATABASE roles" >/dev/null
+ingest_noin --init-db --grant id_writer --grant-reader id_reader -d "$(pg_conninfo roles)"
+expect_quiet "--init-db --grant --grant-reader"
+post_as() { # ROLE FILE.json ADDRESS
+	env GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=POST CONTENT_TYPE=application/tlsrpt+json \
+		CONTENT_LENGTH="$(stat -c %s "$2")" REMOTE_ADDR="$3" "$BIN" -d "$(pg_conninfo roles) user=$1" \
+		<"$2" >"$W/out" 2>"$W/err"
+	rc=$?
+	status=$(head -n 1 "$W/out" | tr -d '\r')
+}
+post_as id_writer "$W/forged1.json" 203.0.113.66
+is "$rc/$status" "0/Status: 201 Created" "the writer role: forged POST stored"
+ingest "$W/genuine1.eml" "${REQ[@]}" -d "$(pg_conninfo roles) user=id_writer"
+expect_ok "the writer role: the genuine mail after it"
+is "$(q "SELECT string_agg(sender || '/' || shadowed, ' ' ORDER BY id) FROM tlsrpt.report" -d roles)" \
+	"https:203.0.113.66/true dkim:reports.victim-reporter.example/false" "the writer role: the forged copy is shadowed"
+post_as id_writer "$W/forged2.json" 203.0.113.66
+out=$(q "SELECT tlsrpt.report_claim('Victim Reporter', '$ID2', '${DAY}T00:00:00Z', '${DAY}T23:59:59Z', '{}',
+	'pass', true, 'reader.example', 'mail', NULL, 'reader.example')" -d "$(pg_conninfo roles) user=id_reader")
+like "$out" "permission denied" "the reader role cannot shadow a report through report_claim()"
+is "$(q "SELECT count(*) FROM tlsrpt.report WHERE shadowed" -d roles)" 1 "nothing more shadowed"
+
 # ---------------------------------------------------------------- the migration
 is "$(q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'report_identity'")" \
 	"UNIQUE NULLS NOT DISTINCT (organization_name, report_id, date_start, date_end, content_key, sender)" \
@@ -276,6 +303,8 @@ q "CREATE DATABASE v5" >/dev/null
 	echo "INSERT INTO tlsrpt.report (organization_name, report_id, submitter, raw) VALUES ('Old', 'mailed', 'Old.Example', '{}');"
 	echo "INSERT INTO tlsrpt.report (organization_name, report_id, submitter, raw, dkim_result, dkim_domain, dkim_aligned)
 	      VALUES ('Old', 'signed', 'old.example', '{}', 'pass', 'old.example', true);"
+	echo "CREATE ROLE id_old LOGIN; GRANT USAGE ON SCHEMA tlsrpt TO id_old;"
+	echo "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA tlsrpt TO id_old;"
 	echo "COMMIT;"
 } >"$W/v5.sql"
 psql -X -q -v ON_ERROR_STOP=1 -d v5 -f "$W/v5.sql" >/dev/null 2>&1
@@ -284,5 +313,9 @@ ingest_noin --init-db -d "$(pg_conninfo v5)"
 expect_quiet "--init-db upgrades it"
 is "$(q "SELECT string_agg(report_id || '=' || sender || '/' || shadowed, ' ' ORDER BY id) FROM tlsrpt.report" -d v5)" \
 	"posted=https:/false mailed=mail:old.example/false signed=dkim:old.example/false" "the old reports have their sender, none shadowed"
+is "$(q "SELECT has_column_privilege('id_old', 'tlsrpt.report', 'shadowed', 'UPDATE')
+	        AND has_column_privilege('id_old', 'tlsrpt.rollup_state', 'rebuild', 'UPDATE')
+	        AND NOT has_column_privilege('id_old', 'tlsrpt.report', 'raw', 'UPDATE')" -d v5)" t \
+	"a writer granted before the upgrade may now mark copies shadowed, and update nothing else"
 
 done_testing

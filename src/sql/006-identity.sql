@@ -97,7 +97,7 @@ CREATE FUNCTION tlsrpt.report_claim(org text, rid text, ds timestamptz, de times
                                     dkim_res text, dkim_ali boolean, dkim_dom text, src text, addr inet,
                                     sub text)
 RETURNS boolean
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     ck text := CASE WHEN rid IS NULL THEN md5(doc::text) END;
@@ -140,6 +140,23 @@ BEGIN
     RETURN false;
 END
 $$;
+
+-- report_claim runs with the rights of who stores the report (not SECURITY
+-- DEFINER: a reader must not shadow reports through it): the writers of
+-- --init-db --grant also update report.shadowed and rollup_state.rebuild
+-- (src/schema.c); those granted before this version are given them here.
+DO $grant$
+DECLARE
+    r name;
+BEGIN
+    FOR r IN SELECT rolname FROM pg_roles
+             WHERE NOT rolsuper AND rolname <> current_user AND rolname !~ '^pg_'
+               AND has_table_privilege(oid, 'tlsrpt.report', 'INSERT') LOOP
+        EXECUTE format('GRANT UPDATE (shadowed) ON tlsrpt.report TO %I', r);
+        EXECUTE format('GRANT UPDATE (rebuild) ON tlsrpt.rollup_state TO %I', r);
+    END LOOP;
+END
+$grant$;
 
 -- ---------------------------------------------------------------- the views count one copy
 -- every view and alert reads reports through scoped_report (migration 3), the
