@@ -203,6 +203,18 @@ is "$(dd)" "1600/200/2" "daily_domain: the second report counted once"
 is "$(fd)" 200 "failure_daily: its failures once"
 same_as_plain "two unauthenticated copies"
 
+# no report-id and no dates (told apart by content): the same rules
+printf '{"organization-name": "No Id Org", "policies": [{"policy": {"policy-type": "no-policy-found",
+ "policy-domain": "example.net"}, "summary": {"total-successful-session-count": 5,
+ "total-failure-session-count": 0}}]}\n' >"$W/noid.json"
+post "$W/noid.json" 192.0.2.50
+post "$W/noid.json" 192.0.2.51
+post "$W/noid.json" 192.0.2.51
+is "$rc/$status" "0/Status: 200 OK" "no report-id: the same address again is a duplicate"
+is "$(q "SELECT string_agg(sender || '/' || shadowed, ' ' ORDER BY id) FROM tlsrpt.report
+	WHERE organization_name = 'No Id Org'")" "https:192.0.2.50/false https:192.0.2.51/true" \
+	"no report-id: a second address's copy is stored and shadowed"
+
 # a REMOTE_ADDR that is not an address: stored, no client address (+ 10 sessions, + 1 report)
 report "${DAY}T00:00:10Z_example.org" 10 no >"$W/noaddr.json"
 post "$W/noaddr.json" "not-an-address"

@@ -46,35 +46,6 @@ ALTER TABLE tlsrpt.report ADD CONSTRAINT report_identity UNIQUE NULLS NOT DISTIN
 CREATE INDEX report_shadowed_idx ON tlsrpt.report (id) WHERE shadowed;
 
 -- ---------------------------------------------------------------- storing a copy
--- The stored copies of one report identity (the unique index's leading
--- columns; = where it can, IS NULL where a part is missing).
-CREATE FUNCTION tlsrpt.report_copies(org text, rid text, ds timestamptz, de timestamptz, ck text)
-RETURNS TABLE (id bigint, sender text, authenticated boolean, shadowed boolean, day date)
-LANGUAGE plpgsql STABLE
-AS $$
-BEGIN
-    IF org IS NOT NULL AND rid IS NOT NULL AND ds IS NOT NULL AND de IS NOT NULL THEN
-        RETURN QUERY
-        SELECT r.id, r.sender, r.authenticated, r.shadowed,
-               (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date
-        FROM tlsrpt.report r
-        WHERE r.organization_name = org AND r.report_id = rid AND r.date_start = ds AND r.date_end = de
-          AND r.content_key IS NULL;
-    ELSE
-        RETURN QUERY EXECUTE
-            'SELECT r.id, r.sender, r.authenticated, r.shadowed,'
-            ' (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE ''UTC'')::date'
-            ' FROM tlsrpt.report r WHERE '
-            || CASE WHEN org IS NULL THEN 'r.organization_name IS NULL' ELSE 'r.organization_name = $1' END
-            || CASE WHEN rid IS NULL THEN ' AND r.report_id IS NULL' ELSE ' AND r.report_id = $2' END
-            || CASE WHEN ds IS NULL THEN ' AND r.date_start IS NULL' ELSE ' AND r.date_start = $3' END
-            || CASE WHEN de IS NULL THEN ' AND r.date_end IS NULL' ELSE ' AND r.date_end = $4' END
-            || CASE WHEN ck IS NULL THEN ' AND r.content_key IS NULL' ELSE ' AND r.content_key = $5' END
-            USING org, rid, ds, de, ck;
-    END IF;
-END
-$$;
-
 -- Called by the report statement (src/store.c) for the copy it is storing,
 -- with the copy's values, before the INSERT; returns its shadowed column, or
 -- NULL for a copy not to store:
@@ -103,31 +74,50 @@ DECLARE
     ck text := CASE WHEN rid IS NULL THEN md5(doc::text) END;
     auth boolean := coalesce(dkim_res = 'pass' AND dkim_ali, false);
     me text := tlsrpt.sender_key(coalesce(dkim_res = 'pass' AND dkim_ali, false), dkim_dom, src, addr, sub);
-    c record;
-    others boolean := false;
-    gone bigint[] := '{}';
-    days date[] := '{}';
+    mine boolean;     -- the same sender's copy is stored
+    others boolean;   -- another sender's copy is
+    gone bigint[];    -- the unauthenticated copies that count so far
+    days date[];      -- and their days
     wm bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(8460, hashtext(concat_ws(chr(31), org, rid, extract(epoch FROM ds)::text,
                                                            extract(epoch FROM de)::text, ck)) & 1023);
-    FOR c IN SELECT * FROM tlsrpt.report_copies(org, rid, ds, de, ck) LOOP
-        IF c.sender = me THEN
-            RETURN NULL;
-        END IF;
-        others := true;
-        IF NOT c.authenticated AND NOT c.shadowed THEN
-            gone := gone || c.id;
-            days := days || c.day;
-        END IF;
-    END LOOP;
+    -- the stored copies of this identity: the unique index's leading columns,
+    -- = where it can, IS NULL where a part is missing
+    IF org IS NOT NULL AND rid IS NOT NULL AND ds IS NOT NULL AND de IS NOT NULL THEN
+        SELECT coalesce(bool_or(r.sender = me), false), count(*) > 0,
+               array_agg(r.id) FILTER (WHERE NOT r.authenticated AND NOT r.shadowed),
+               array_agg((coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date)
+                   FILTER (WHERE NOT r.authenticated AND NOT r.shadowed)
+        INTO mine, others, gone, days
+        FROM tlsrpt.report r
+        WHERE r.organization_name = org AND r.report_id = rid AND r.date_start = ds AND r.date_end = de
+          AND r.content_key IS NULL;
+    ELSE
+        EXECUTE
+            'SELECT coalesce(bool_or(r.sender = $6), false), count(*) > 0,'
+            ' array_agg(r.id) FILTER (WHERE NOT r.authenticated AND NOT r.shadowed),'
+            ' array_agg((coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE ''UTC'')::date)'
+            '     FILTER (WHERE NOT r.authenticated AND NOT r.shadowed)'
+            ' FROM tlsrpt.report r WHERE '
+            || CASE WHEN org IS NULL THEN 'r.organization_name IS NULL' ELSE 'r.organization_name = $1' END
+            || CASE WHEN rid IS NULL THEN ' AND r.report_id IS NULL' ELSE ' AND r.report_id = $2' END
+            || CASE WHEN ds IS NULL THEN ' AND r.date_start IS NULL' ELSE ' AND r.date_start = $3' END
+            || CASE WHEN de IS NULL THEN ' AND r.date_end IS NULL' ELSE ' AND r.date_end = $4' END
+            || CASE WHEN ck IS NULL THEN ' AND r.content_key IS NULL' ELSE ' AND r.content_key = $5' END
+        INTO mine, others, gone, days
+        USING org, rid, ds, de, ck, me;
+    END IF;
+    IF mine THEN
+        RETURN NULL;
+    END IF;
     IF NOT auth AND others AND src = 'file' THEN
         RETURN NULL;
     END IF;
     IF NOT auth THEN
         RETURN others;
     END IF;
-    IF cardinality(gone) > 0 THEN
+    IF gone IS NOT NULL THEN
         UPDATE tlsrpt.report SET shadowed = true WHERE id = ANY (gone);
         -- a refresh() running now finishes first (it holds this row); one
         -- starting later waits for this transaction and sees them shadowed
