@@ -343,8 +343,13 @@ ingest_bytes(const unsigned char *data, size_t len, const char *source,
 	if (rc == 0)
 		rc = check_origin(d, data, len, m, lim, e);
 	mime_free(m);
-	if (rc == 0)
+	if (rc == 0) { /* a report kept aside keeps the mail too: --reprocess reads its headers again */
+		d->whole = data;
+		d->whole_len = len;
 		keep_our_domains(d, lim);
+		d->whole = NULL;
+		d->whole_len = 0;
+	}
 	return rc;
 }
 

@@ -138,8 +138,11 @@ schema_grant_writer(PGconn *conn, const char *role, struct error *e)
 		return -1;
 	}
 	sql = xasprintf("BEGIN; GRANT USAGE ON SCHEMA tlsrpt TO %s;"
-			" GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA tlsrpt TO %s; COMMIT",
-			ident, ident);
+			" GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA tlsrpt TO %s;"
+			/* an authenticated copy shadows the others (migration 6, tlsrpt.report_claim) */
+			" GRANT UPDATE (shadowed) ON tlsrpt.report TO %s; GRANT UPDATE (rebuild) ON tlsrpt.rollup_state TO %s;"
+			" COMMIT",
+			ident, ident, ident, ident);
 	rc = schema_exec(conn, sql, "granting", e);
 	if (rc < 0)
 		schema_rollback(conn);

@@ -6,6 +6,7 @@
  * and unnest over array parameters) is written from one column table. */
 #include "autoconf.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
@@ -43,7 +44,8 @@ enum store_fill {
 	STORE_FILL_LIST_EMPTY, /* the same, {} when absent */
 	STORE_FILL_COUNT,      /* a struct count */
 	STORE_FILL_TRISTATE,   /* an enum tristate: true, false or NULL */
-	STORE_FILL_CHANNEL     /* the via's channel name */
+	STORE_FILL_CHANNEL,    /* the via's channel name */
+	STORE_FILL_CLIENT_ADDR /* https: the via's sender when it is an IP address (REMOTE_ADDR), else NULL */
 };
 
 struct store_column {
@@ -77,6 +79,7 @@ static const struct store_column store_columns[] = {
 	COL(REPORT, "dkim_domain", "text", NULL, ORIGIN, origin, dkim_domain, TEXT),
 	COL(REPORT, "dkim_aligned", "boolean", NULL, ORIGIN, origin, aligned, TRISTATE),
 	COL(REPORT, "origin_method", "text", NULL, ORIGIN, origin, method, TEXT),
+	COL(REPORT, "client_addr", "inet", NULL, VIA, store_via, channel, CLIENT_ADDR),
 	COL(POLICY, "policy_type", "text", NULL, POLICY, policy, policy_type, TEXT),
 	COL(POLICY, "policy_domain", "text", NULL, POLICY, policy, policy_domain, TEXT),
 	COL(POLICY, "policy_string", "text", "text[]", POLICY, policy, policy_string, LIST),
@@ -95,6 +98,15 @@ static const struct store_column store_columns[] = {
 };
 
 #define STORE_N_COLUMNS (sizeof store_columns / sizeof store_columns[0])
+
+/* The report's shadowed column is tlsrpt.report_claim() of these columns
+ * (migration 6, doc/trust.md "Report identity"): whether another sender's
+ * copy of the same report counts instead of this one; NULL: nothing to store
+ * (the same sender's copy is stored already), so no row comes back. */
+static const char *const store_claim_args[] = {
+	"organization_name", "report_id", "date_start", "date_end", "raw", "dkim_result", "dkim_aligned",
+	"dkim_domain", "source", "client_addr", "submitter",
+};
 /* One parameter per column, and the policy position of each failure row. */
 #define STORE_REPORT_PARAMS ((int)STORE_N_COLUMNS + 1)
 
@@ -145,9 +157,14 @@ store_report_sql(void)
 			pos_param = (int)c + 1;
 	buf_puts(&sql, "WITH r AS (INSERT INTO tlsrpt.report (");
 	store_sql_level(&sql, STORE_PER_REPORT, "n");
-	buf_puts(&sql, ") VALUES (");
+	buf_puts(&sql, ", shadowed) SELECT ");
 	store_sql_level(&sql, STORE_PER_REPORT, "v");
-	buf_puts(&sql, ") ON CONFLICT ON CONSTRAINT report_identity DO NOTHING RETURNING id),"
+	buf_puts(&sql, ", c.shadowed FROM tlsrpt.report_claim(");
+	for (size_t a = 0; a < sizeof store_claim_args / sizeof store_claim_args[0]; a++)
+		for (size_t c = 0; c < STORE_N_COLUMNS; c++)
+			if (store_columns[c].level == STORE_PER_REPORT && strcmp(store_columns[c].name, store_claim_args[a]) == 0)
+				buf_printf(&sql, "%s$%d::%s", a ? ", " : "", store_param_number(c), store_columns[c].type);
+	buf_puts(&sql, ") AS c(shadowed) WHERE c.shadowed IS NOT NULL ON CONFLICT ON CONSTRAINT report_identity DO NOTHING RETURNING id),"
 		       " p AS (INSERT INTO tlsrpt.policy (report, ");
 	store_sql_level(&sql, STORE_PER_POLICY, "n");
 	buf_puts(&sql, ") SELECT r.id, ");
@@ -276,6 +293,15 @@ store_value(const struct store_column *col, const struct store_row *row, char **
 	}
 	case STORE_FILL_CHANNEL:
 		return store_channel_name(*(const enum store_channel *)(const void *)at);
+	case STORE_FILL_CLIENT_ADDR: {
+		const struct store_via *via = row->from[STORE_FROM_VIA];
+		unsigned char addr[16];
+
+		if (via->channel != STORE_CHANNEL_HTTPS || via->sender == NULL)
+			return NULL;
+		return inet_pton(AF_INET, via->sender, addr) == 1 || inet_pton(AF_INET6, via->sender, addr) == 1
+			       ? via->sender : NULL;
+	}
 	}
 	return NULL;
 }
