@@ -597,7 +597,9 @@ store_send_delivery(struct store *s, const struct delivery *d, const struct stor
 	if (d->rejected_id != 0) {
 		if ((rc = store_send_redo(s, d, store_first_refused(d, fb), steps, n, kind, e)) <= 0)
 			return rc;
-		own = (struct store_via){(enum store_channel)d->rejected_source, via->sender};
+		/* an HTTPS row's sender column is the address it was posted from */
+		own = (struct store_via){(enum store_channel)d->rejected_source,
+					 d->rejected_source == STORE_CHANNEL_HTTPS ? d->sender : via->sender};
 		via = &own;
 		rc = 0;
 	}

@@ -199,6 +199,24 @@ is "$(snapshot)" "$before" "the mails again: tlsrpt.rejected unchanged (the brok
 is "$(q "SELECT md5(string_agg(id || report_id, ',' ORDER BY id)) FROM tlsrpt.report")" "$reports_before" \
 	"the mails again: no report stored twice"
 
+# ---------------------------------------------------------------- an HTTPS POST
+# kept aside by our_domains, then reprocessed: the report keeps the address it
+# was posted from, so the same POST again is the same sender's and adds nothing
+report rp-h example.org 1 >"$W/rp-h.json"
+post() {
+	GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=POST CONTENT_TYPE=application/tlsrpt+json \
+		CONTENT_LENGTH=$(wc -c <"$W/rp-h.json") REMOTE_ADDR=192.0.2.7 ingest "$W/rp-h.json" "$@"
+}
+post -o our_domains=example.net
+like "$(head -n 1 "$W/out")" '^Status: 400' "POST: kept aside by our_domains (400)"
+ingest_noin --reprocess
+is "$rc" 0 "POST reprocessed: exit 0"
+is "$(q "SELECT source || '|' || host(client_addr) || '|' || sender FROM tlsrpt.report WHERE report_id = 'rp-h'")" \
+	"https|192.0.2.7|https:192.0.2.7" "POST reprocessed: the address it was posted from"
+post
+like "$(head -n 1 "$W/out")" '^Status: 200' "the same POST again: already stored (200)"
+is "$(q "SELECT count(*) FROM tlsrpt.report WHERE report_id = 'rp-h'")" 1 "the same POST again: no second copy"
+
 # ---------------------------------------------------------------- failures
 ingest_noin --reprocess -d "host=$W/nosuchserver connect_timeout=5"
 expect_fail "no server" 75 4
