@@ -260,17 +260,19 @@ schema_set_published_policy(PGconn *conn, const char *path, struct error *e)
 	}
 	if (schema_exec(conn, "BEGIN", "storing the published MTA-STS policy", e) < 0)
 		goto out;
-	res = PQexecParams(conn,
-			   "SELECT tlsrpt.set_published_sts_policy($1::text),"
-			   " (SELECT count(*) FROM tlsrpt.published_sts_policy"
-			   "  WHERE mode IS NULL OR cardinality(mx) = 0 AND lower(mode) <> 'none')",
-			   1, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(conn, "SELECT tlsrpt.set_published_sts_policy($1::text)", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		PQclear(res);
+		/* (a statement of its own: it sees what the one before wrote) */
+		res = PQexec(conn, "SELECT count(*) FROM tlsrpt.published_sts_policy"
+				   " WHERE mode IS NULL OR cardinality(mx) = 0 AND lower(mode) <> 'none'");
+	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		pgconn_failed(conn, res, "storing the published MTA-STS policy", e);
 		PQclear(res);
 		goto out;
 	}
-	if (strcmp(PQgetvalue(res, 0, 1), "0") != 0) {
+	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0) {
 		error_set(e, ERR_CONFIG, "published_sts_policy: %s is not an MTA-STS policy (no mode or no mx line)",
 			  path);
 		PQclear(res);
@@ -299,11 +301,11 @@ schema_command_init(const struct config *cfg, const char *grant_role, const char
 		status = exits_fail_error(&e);
 		goto out;
 	}
-	printf("schema tlsrpt is at version %d\n", version);
 	if (schema_set_published_policy(conn, cfg->published_sts_policy, &e) < 0) {
 		status = exits_fail(e.cls, "%s", e.msg);
 		goto out;
 	}
+	printf("schema tlsrpt is at version %d\n", version);
 	if (cfg->published_sts_policy != NULL)
 		printf("published MTA-STS policy: %s\n", cfg->published_sts_policy);
 	if (grant_role != NULL) {

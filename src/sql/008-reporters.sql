@@ -509,7 +509,8 @@ $$;
 -- ---------------------------------------------------------------- policy versions and drift
 -- Each MTA-STS policy (mode, max_age, mx set) a domain's reports applied, in
 -- the order they first appeared (version 1 first), with when the next one
--- appeared (replaced_at) and from when a reporter still applying it is
+-- appeared (replaced_at: the first appearance of another policy later than
+-- this one's; two that appeared at the same moment do not replace each other) and from when a reporter still applying it is
 -- stale (stale_after = replaced_at + its max_age; a max_age that is not a
 -- number counts as one day, one above 31557600 as 31557600, RFC 8461's
 -- limit). With a published policy: that one is current (published = true,
@@ -520,7 +521,9 @@ CREATE VIEW tlsrpt.sts_policy_version AS
 WITH h AS (
     SELECT h.policy_domain, h.mode, h.max_age, h.mx, h.first_seen, h.last_seen, h.reports, h.reporters,
            row_number() OVER w AS version,
-           lead(h.first_seen) OVER w AS next_seen,
+           -- the first appearance of a policy after this one's (ties: neither replaced the other)
+           min(h.first_seen) OVER (PARTITION BY h.policy_domain ORDER BY h.first_seen NULLS LAST
+                                   RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING EXCLUDE GROUP) AS next_seen,
            coalesce(d.policy_domain, a.policy_domain) IS NOT NULL OR a.policy IS NOT NULL AS has_published,
            coalesce(d.mode, a.mode) AS pub_mode, coalesce(d.max_age, a.max_age) AS pub_max_age,
            coalesce(d.mx, a.mx) AS pub_mx, coalesce(d.loaded_at, a.loaded_at) AS pub_loaded_at
