@@ -198,6 +198,26 @@ checks "before refresh()"
 is "$(q "SELECT tlsrpt.refresh()")" "$(ls "$dir" | wc -l)" "refresh() takes in every report"
 checks "after refresh()"
 
+# the Grafana panel of reports per day leaves the loop-only reporter out
+# (its macros expanded as tests/grafana-t.sh does, last 30 days, ledger.example)
+panel_sql() {
+	python3 - "$top_srcdir/contrib/grafana/tlsrpt-dashboard.json" "$1" <<'PY'
+import json, re, sys, time
+d = json.load(open(sys.argv[1]))
+sql = [p for p in d["panels"] if p["title"] == sys.argv[2]][0]["targets"][0]["rawSql"]
+now = int(time.time())
+t = lambda s: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s))
+sql = re.sub(r"\$__timeGroupAlias\(([^,()]+),\s*1d\)", r'floor(extract(epoch from \1)/86400)*86400 AS "time"', sql)
+sql = re.sub(r"\$__timeFilter\(([^()]+)\)", lambda m: "%s BETWEEN '%s' AND '%s'" % (m.group(1), t(now - 30 * 86400), t(now)), sql)
+print(sql.replace("$domain", "'ledger.example'"))
+PY
+}
+is "$(q "$(panel_sql "Reports per day by reporter")" | cut -d'|' -f2 | sort -u)" "Daily Sender
+Twice Sender
+Weekly Sender" "Grafana, reports per day by reporter: the loop-only reporter left out"
+is "$(q "$(panel_sql "Reporter ledger")" | cut -d'|' -f1,7,8 | head -n 1)" "Daily Sender|t|f" \
+	"Grafana, reporter ledger: the silent reporter first"
+
 # a loop-only reporter that sends one more report, not rolled up yet: still
 # loop-only with 10 sessions that day, not with 11
 vreport "Mailed Sender" mailed-1 1 "$(vsts ledger.example "${LPOL[@]}" 10 0)" >"$W/mailed-1.json"
