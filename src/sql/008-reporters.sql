@@ -154,6 +154,17 @@ JOIN a ON a.organization_name IS NOT DISTINCT FROM l.organization_name
       AND a.policy_domain IS NOT DISTINCT FROM l.policy_domain
 CROSS JOIN LATERAL tlsrpt.reporter_stats(a.days) AS s;
 
+-- The plain definition behind a function call, for the fast view's after-a-purge
+-- branch: planned only when it runs, so that its cost does not make every
+-- query of the fast view pay for JIT compilation.
+CREATE FUNCTION tlsrpt.reporter_ledger_from_tables() RETURNS SETOF tlsrpt.reporter_ledger_plain
+LANGUAGE plpgsql STABLE ROWS 100
+AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM tlsrpt.reporter_ledger_plain;
+END
+$$;
+
 -- ---------------------------------------------------------------- MTA-STS per reporter and day
 -- The MTA-STS policies applied, per day x policy domain x organization x
 -- policy (mode, max_age, mx set as in sts_policy_history), with the sessions
@@ -374,49 +385,57 @@ $$;
 -- reporter_ledger: rollup_latest and rollup_reporter, with the pending
 -- reports' rows added (grouped by organization and domain, so that NULLs
 -- match); after a purge, until the next refresh(), the plain definition.
-CREATE VIEW tlsrpt.reporter_ledger AS
-WITH u AS (
-    SELECT organization_name, policy_domain, reports, first_seen, latest_at, latest_report,
-           NULL::tlsrpt.reporter_day[] AS days
-    FROM tlsrpt.rollup_latest WHERE auth_only = (SELECT tlsrpt.authenticated_only())
+-- (a function with jit off: at a million reports the planner's estimate of
+-- these few thousand rows passes jit_above_cost, and compiling the query
+-- would cost more than running it)
+CREATE FUNCTION tlsrpt.reporter_ledger_rows() RETURNS SETOF tlsrpt.reporter_ledger_plain
+LANGUAGE sql STABLE PARALLEL RESTRICTED SET jit = off
+AS $$
+    WITH u AS (
+        SELECT organization_name, policy_domain, reports, first_seen, latest_at, latest_report,
+               NULL::tlsrpt.reporter_day[] AS days
+        FROM tlsrpt.rollup_latest WHERE auth_only = (SELECT tlsrpt.authenticated_only())
+        UNION ALL
+        SELECT organization_name, policy_domain, NULL, NULL, NULL, NULL, days
+        FROM tlsrpt.rollup_reporter WHERE auth_only = (SELECT tlsrpt.authenticated_only())
+        UNION ALL
+        SELECT organization_name, policy_domain, reports, first_seen, latest_at, latest_report, NULL
+        FROM tlsrpt.latest_rows(ARRAY(SELECT id FROM tlsrpt.rollup_pending), (SELECT tlsrpt.authenticated_only()))
+        WHERE EXISTS (SELECT FROM tlsrpt.rollup_pending)
+        UNION ALL
+        SELECT organization_name, policy_domain, NULL, NULL, NULL, NULL, days
+        FROM tlsrpt.reporter_rows(ARRAY(SELECT id FROM tlsrpt.rollup_pending), (SELECT tlsrpt.authenticated_only()))
+        WHERE EXISTS (SELECT FROM tlsrpt.rollup_pending)
+    ), c AS (
+        SELECT organization_name, policy_domain, sum(reports)::bigint AS reports, min(first_seen) AS first_seen,
+               (array_agg(latest_report ORDER BY latest_at DESC, latest_report DESC)
+                    FILTER (WHERE latest_report IS NOT NULL))[1] AS latest_report,
+               CASE WHEN count(days) = 1 THEN min(days) ELSE tlsrpt.reporter_days_merge(tlsrpt.array_concat(days)) END
+                   AS days
+        FROM u
+        GROUP BY organization_name, policy_domain
+    )
+    SELECT c.organization_name, c.policy_domain, c.first_seen, r.date_start AS last_start,
+           coalesce(r.date_end, r.received_at) AS last_end, c.reports, s.active_days,
+           s.gaps, s.cadence, s.longest_gap,
+           coalesce(r.date_end, r.received_at) + make_interval(secs => (s.cadence * 86400)::double precision) AS next_due,
+           greatest(now() - (coalesce(r.date_end, r.received_at)
+                             + make_interval(secs => (s.cadence * 86400)::double precision)), interval '0') AS late_by,
+           tlsrpt.reporter_silent_after(s.cadence, s.longest_gap, s.active_days) AS silent_after,
+           coalesce(now() - coalesce(r.date_end, r.received_at)
+                    > tlsrpt.reporter_silent_after(s.cadence, s.longest_gap, s.active_days), false) AS silent,
+           s.sessions_30d, s.failed_30d, s.busiest_day_30d,
+           tlsrpt.reporter_loop_only(s.sessions_30d, s.failed_30d, s.busiest_day_30d) AS loop_only,
+           c.days
+    FROM c
+    JOIN tlsrpt.report r ON r.id = c.latest_report
+    CROSS JOIN LATERAL tlsrpt.reporter_stats(c.days) AS s
+    WHERE NOT (SELECT rebuild FROM tlsrpt.rollup_state)
     UNION ALL
-    SELECT organization_name, policy_domain, NULL, NULL, NULL, NULL, days
-    FROM tlsrpt.rollup_reporter WHERE auth_only = (SELECT tlsrpt.authenticated_only())
-    UNION ALL
-    SELECT organization_name, policy_domain, reports, first_seen, latest_at, latest_report, NULL
-    FROM tlsrpt.latest_rows(ARRAY(SELECT id FROM tlsrpt.rollup_pending), (SELECT tlsrpt.authenticated_only()))
-    WHERE EXISTS (SELECT FROM tlsrpt.rollup_pending)
-    UNION ALL
-    SELECT organization_name, policy_domain, NULL, NULL, NULL, NULL, days
-    FROM tlsrpt.reporter_rows(ARRAY(SELECT id FROM tlsrpt.rollup_pending), (SELECT tlsrpt.authenticated_only()))
-    WHERE EXISTS (SELECT FROM tlsrpt.rollup_pending)
-), c AS (
-    SELECT organization_name, policy_domain, sum(reports)::bigint AS reports, min(first_seen) AS first_seen,
-           (array_agg(latest_report ORDER BY latest_at DESC, latest_report DESC)
-                FILTER (WHERE latest_report IS NOT NULL))[1] AS latest_report,
-           CASE WHEN count(days) = 1 THEN min(days) ELSE tlsrpt.reporter_days_merge(tlsrpt.array_concat(days)) END
-               AS days
-    FROM u
-    GROUP BY organization_name, policy_domain
-)
-SELECT c.organization_name, c.policy_domain, c.first_seen, r.date_start AS last_start,
-       coalesce(r.date_end, r.received_at) AS last_end, c.reports, s.active_days,
-       s.gaps, s.cadence, s.longest_gap,
-       coalesce(r.date_end, r.received_at) + make_interval(secs => (s.cadence * 86400)::double precision) AS next_due,
-       greatest(now() - (coalesce(r.date_end, r.received_at)
-                         + make_interval(secs => (s.cadence * 86400)::double precision)), interval '0') AS late_by,
-       tlsrpt.reporter_silent_after(s.cadence, s.longest_gap, s.active_days) AS silent_after,
-       coalesce(now() - coalesce(r.date_end, r.received_at)
-                > tlsrpt.reporter_silent_after(s.cadence, s.longest_gap, s.active_days), false) AS silent,
-       s.sessions_30d, s.failed_30d, s.busiest_day_30d,
-       tlsrpt.reporter_loop_only(s.sessions_30d, s.failed_30d, s.busiest_day_30d) AS loop_only,
-       c.days
-FROM c
-JOIN tlsrpt.report r ON r.id = c.latest_report
-CROSS JOIN LATERAL tlsrpt.reporter_stats(c.days) AS s
-WHERE NOT (SELECT rebuild FROM tlsrpt.rollup_state)
-UNION ALL
-SELECT * FROM tlsrpt.reporter_ledger_plain WHERE (SELECT rebuild FROM tlsrpt.rollup_state);
+    SELECT * FROM tlsrpt.reporter_ledger_from_tables() WHERE (SELECT rebuild FROM tlsrpt.rollup_state)
+$$;
+
+CREATE VIEW tlsrpt.reporter_ledger AS SELECT * FROM tlsrpt.reporter_ledger_rows();
 
 CREATE VIEW tlsrpt.sts_reporter_daily AS
 SELECT x.day, x.day_start, x.policy_domain, x.organization_name, x.mode, x.max_age, x.mx, x.reports,
@@ -447,7 +466,7 @@ CREATE FUNCTION tlsrpt.alert_silent_reporter(silence interval DEFAULT '3 days',
                                              min_reports integer DEFAULT 3)
 RETURNS TABLE (organization_name text, policy_domain text, last_date_end timestamptz,
                silent_for interval, reports bigint, cadence numeric, silent_after interval)
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE SET jit = off
 AS $$
     SELECT l.organization_name, l.policy_domain, l.last_end, now() - l.last_end, l.reports, l.cadence,
            tlsrpt.reporter_silent_after(l.cadence, l.longest_gap, l.active_days,
@@ -517,42 +536,50 @@ $$;
 -- never stale), and every other policy was replaced, at the latest, when the
 -- published one was first applied by a reporter (or, if none ever did, when
 -- --init-db loaded it).
-CREATE VIEW tlsrpt.sts_policy_version AS
-WITH h AS (
-    SELECT h.policy_domain, h.mode, h.max_age, h.mx, h.first_seen, h.last_seen, h.reports, h.reporters,
-           row_number() OVER w AS version,
-           -- the first appearance of a policy after this one's (ties: neither replaced the other)
-           min(h.first_seen) OVER (PARTITION BY h.policy_domain ORDER BY h.first_seen NULLS LAST
-                                   RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING EXCLUDE GROUP) AS next_seen,
-           coalesce(d.policy_domain, a.policy_domain) IS NOT NULL OR a.policy IS NOT NULL AS has_published,
-           coalesce(d.mode, a.mode) AS pub_mode, coalesce(d.max_age, a.max_age) AS pub_max_age,
-           coalesce(d.mx, a.mx) AS pub_mx, coalesce(d.loaded_at, a.loaded_at) AS pub_loaded_at
-    FROM tlsrpt.sts_policy_history h
-    LEFT JOIN tlsrpt.published_sts_policy d ON d.policy_domain = h.policy_domain
-    LEFT JOIN tlsrpt.published_sts_policy a ON a.policy_domain IS NULL
-    WHERE h.policy_domain IS NOT NULL
-    WINDOW w AS (PARTITION BY h.policy_domain ORDER BY h.first_seen NULLS LAST, h.last_seen NULLS LAST,
-                                                        h.mode, h.max_age, h.mx)
-), p AS (
-    SELECT h.*,
-           h.has_published AND h.mode IS NOT DISTINCT FROM h.pub_mode
-               AND h.max_age IS NOT DISTINCT FROM h.pub_max_age AND h.mx = h.pub_mx AS published
-    FROM h
-), r AS (
-    SELECT p.*,
-           CASE WHEN p.published THEN NULL
-                WHEN p.has_published
-                THEN least(p.next_seen,
-                           coalesce(min(p.first_seen) FILTER (WHERE p.published) OVER (PARTITION BY p.policy_domain),
-                                    p.pub_loaded_at))
-                ELSE p.next_seen END AS replaced_at
-    FROM p
-)
-SELECT policy_domain, version::integer AS version, mode, max_age, mx, first_seen, last_seen, reports, reporters,
-       published, replaced_at,
-       replaced_at + make_interval(secs => least(coalesce(max_age, 86400), 31557600)::double precision)
-           AS stale_after
-FROM r;
+CREATE FUNCTION tlsrpt.sts_policy_versions()
+RETURNS TABLE (policy_domain text, version integer, mode text, max_age bigint, mx text[],
+               first_seen timestamptz, last_seen timestamptz, reports bigint, reporters text[],
+               published boolean, replaced_at timestamptz, stale_after timestamptz)
+LANGUAGE sql STABLE SET jit = off
+AS $$
+    WITH h AS (
+        SELECT h.policy_domain, h.mode, h.max_age, h.mx, h.first_seen, h.last_seen, h.reports, h.reporters,
+               row_number() OVER w AS version,
+               -- the first appearance of a policy after this one's (ties: neither replaced the other)
+               min(h.first_seen) OVER (PARTITION BY h.policy_domain ORDER BY h.first_seen NULLS LAST
+                                       RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING EXCLUDE GROUP) AS next_seen,
+               coalesce(d.policy_domain, a.policy_domain) IS NOT NULL OR a.policy IS NOT NULL AS has_published,
+               coalesce(d.mode, a.mode) AS pub_mode, coalesce(d.max_age, a.max_age) AS pub_max_age,
+               coalesce(d.mx, a.mx) AS pub_mx, coalesce(d.loaded_at, a.loaded_at) AS pub_loaded_at
+        FROM tlsrpt.sts_policy_history h
+        LEFT JOIN tlsrpt.published_sts_policy d ON d.policy_domain = h.policy_domain
+        LEFT JOIN tlsrpt.published_sts_policy a ON a.policy_domain IS NULL
+        WHERE h.policy_domain IS NOT NULL
+        WINDOW w AS (PARTITION BY h.policy_domain ORDER BY h.first_seen NULLS LAST, h.last_seen NULLS LAST,
+                                                            h.mode, h.max_age, h.mx)
+    ), p AS (
+        SELECT h.*,
+               h.has_published AND h.mode IS NOT DISTINCT FROM h.pub_mode
+                   AND h.max_age IS NOT DISTINCT FROM h.pub_max_age AND h.mx = h.pub_mx AS published
+        FROM h
+    ), r AS (
+        SELECT p.*,
+               CASE WHEN p.published THEN NULL
+                    WHEN p.has_published
+                    THEN least(p.next_seen,
+                               coalesce(min(p.first_seen) FILTER (WHERE p.published) OVER (PARTITION BY p.policy_domain),
+                                        p.pub_loaded_at))
+                    ELSE p.next_seen END AS replaced_at
+        FROM p
+    )
+    SELECT policy_domain, version::integer AS version, mode, max_age, mx, first_seen, last_seen, reports, reporters,
+           published, replaced_at,
+           replaced_at + make_interval(secs => least(coalesce(max_age, 86400), 31557600)::double precision)
+               AS stale_after
+    FROM r
+$$;
+
+CREATE VIEW tlsrpt.sts_policy_version AS SELECT * FROM tlsrpt.sts_policy_versions();
 
 -- The reports of a reporter that applied a policy after it was stale
 -- (their period started after stale_after), per domain x organization x
@@ -563,19 +590,26 @@ CREATE FUNCTION tlsrpt.sts_drift(since date DEFAULT '-infinity')
 RETURNS TABLE (policy_domain text, organization_name text, version integer, mode text, max_age bigint,
                mx text[], reason text, replaced_at timestamptz, stale_after timestamptz,
                first_day date, last_day date, reports numeric, sessions numeric, failed numeric)
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE SET jit = off
 AS $$
+    -- per stale policy, its domain's days after stale_after (an index range
+    -- each: LATERAL, not a join over every row of the per-day rollup)
     SELECT v.policy_domain, d.organization_name, v.version, v.mode, v.max_age, v.mx,
-           CASE WHEN (SELECT count(*) FROM tlsrpt.published_sts_policy p
-                      WHERE p.policy_domain IS NULL OR p.policy_domain = v.policy_domain) > 0
+           CASE WHEN EXISTS (SELECT FROM tlsrpt.published_sts_policy p
+                             WHERE p.policy_domain IS NULL OR p.policy_domain = v.policy_domain)
                 THEN 'not published' ELSE 'replaced' END,
-           v.replaced_at, v.stale_after, min(d.day), max(d.day), sum(d.reports), sum(d.sessions), sum(d.failed)
+           v.replaced_at, v.stale_after, d.first_day, d.last_day, d.reports, d.sessions, d.failed
     FROM tlsrpt.sts_policy_version v
-    JOIN tlsrpt.sts_reporter_daily d
-      ON d.policy_domain = v.policy_domain AND d.mode IS NOT DISTINCT FROM v.mode
-     AND d.max_age IS NOT DISTINCT FROM v.max_age AND d.mx = v.mx
-    WHERE v.stale_after IS NOT NULL AND d.day_start >= v.stale_after AND d.day >= sts_drift.since
-    GROUP BY v.policy_domain, d.organization_name, v.version, v.mode, v.max_age, v.mx, v.replaced_at, v.stale_after
+    CROSS JOIN LATERAL (
+        SELECT x.organization_name, min(x.day) AS first_day, max(x.day) AS last_day,
+               sum(x.reports) AS reports, sum(x.sessions) AS sessions, sum(x.failed) AS failed
+        FROM tlsrpt.sts_reporter_daily x
+        WHERE x.policy_domain = v.policy_domain
+          AND x.day >= greatest((v.stale_after AT TIME ZONE 'UTC')::date, sts_drift.since)
+          AND x.day_start >= v.stale_after
+          AND x.mode IS NOT DISTINCT FROM v.mode AND x.max_age IS NOT DISTINCT FROM v.max_age AND x.mx = v.mx
+        GROUP BY x.organization_name) d
+    WHERE v.stale_after IS NOT NULL
     ORDER BY 1, 2, 3
 $$;
 
@@ -586,7 +620,7 @@ CREATE VIEW tlsrpt.sts_policy_drift AS SELECT * FROM tlsrpt.sts_drift();
 CREATE FUNCTION tlsrpt.alert_stale_policy(days integer DEFAULT 7)
 RETURNS TABLE (policy_domain text, organization_name text, mode text, max_age bigint, reason text,
                replaced_at timestamptz, last_day date, reports numeric, failed numeric)
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE SET jit = off
 AS $$
     SELECT policy_domain, organization_name, mode, max_age, reason, replaced_at, last_day, reports, failed
     FROM tlsrpt.sts_drift((now() AT TIME ZONE 'UTC')::date - alert_stale_policy.days)
