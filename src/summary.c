@@ -210,11 +210,17 @@ static const char sql_domains[] =
 /* Per domain and result type: the failed sessions, the MX hosts, and how
  * many of them came from reports that applied a stale MTA-STS policy for the
  * domain (tlsrpt.sts_policy_version: replaced longer ago than its max_age, or
- * not the published one), with what that policy was. */
+ * not the published one), with what that policy was. Only the reports of the
+ * reporters tlsrpt.sts_drift names for the period (and a week before it, for
+ * long periods) have their policy parsed: none when there is no drift. */
 static const char sql_types[] =
-	"WITH v AS ("
-	" SELECT * FROM tlsrpt.sts_policy_version WHERE stale_after IS NOT NULL"
-	" AND ($2::text IS NULL OR lower(policy_domain) = lower($2::text))),"
+	"WITH d AS ("
+	" SELECT DISTINCT policy_domain, organization_name, version"
+	" FROM tlsrpt.sts_drift(((now() - make_interval(days => $1::integer + 7)) AT TIME ZONE 'UTC')::date)"
+	" WHERE ($2::text IS NULL OR lower(policy_domain) = lower($2::text))),"
+	" v AS ("
+	" SELECT * FROM tlsrpt.sts_policy_version"
+	" WHERE (policy_domain, version) IN (SELECT policy_domain, version FROM d)),"
 	" s AS ("
 	" SELECT p.report, p.policy_domain,"
 	" string_agg(DISTINCT format('mode %s, max_age %s, %s', coalesce(v.mode, '?'),"
@@ -229,7 +235,8 @@ static const char sql_types[] =
 	" JOIN v ON v.policy_domain = p.policy_domain AND v.mode IS NOT DISTINCT FROM x.mode"
 	" AND v.max_age IS NOT DISTINCT FROM x.max_age"
 	" AND v.mx = (SELECT coalesce(array_agg(DISTINCT m ORDER BY m), '{}') FROM unnest(x.mx) AS m)"
-	" WHERE p.policy_domain IN (SELECT policy_domain FROM v) AND lower(p.policy_type) = 'sts'"
+	" WHERE (r.organization_name, p.policy_domain) IN (SELECT organization_name, policy_domain FROM d)"
+	" AND lower(p.policy_type) = 'sts'"
 	" AND r.date_end > now() - make_interval(days => $1::integer)"
 	" AND (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date::timestamp"
 	" AT TIME ZONE 'UTC' >= v.stale_after"
