@@ -57,7 +57,7 @@ for p in panels(json.load(open(dash))["panels"]):
         else:
             out.append(("panel: %s" % p["title"], expand(raw, alldoms)))
 for f in ["alert_failure_rate()", "alert_new_result_type()", "alert_silent_reporter()",
-          "alert_critical_failure()", "alerts()"]:
+          "alert_critical_failure()", "alert_stale_policy()", "alerts()"]:
     out.append(("alert: %s" % f, "SELECT * FROM tlsrpt.%s" % f))
 os.makedirs(outdir, exist_ok=True)
 for i, (name, sql) in enumerate(out):

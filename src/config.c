@@ -33,6 +33,7 @@ static const struct key_def keys[] = {
 	{"connect_timeout", KEY_UINT, CFG(connect_timeout), 2, 3600},
 	{"statement_timeout", KEY_UINT, CFG(statement_timeout), 1, 86400},
 	{"lock_timeout", KEY_UINT, CFG(lock_timeout), 1, 86400},
+	{"published_sts_policy", KEY_STRING, CFG(published_sts_policy), 0, 0},
 	{"max_message_size", KEY_SIZE, LIM(max_message_size), 1024, (size_t)1 << 32},
 	{"max_inflated_size", KEY_SIZE, LIM(max_inflated_size), 1024, (size_t)1 << 32},
 	{"max_inflate_ratio", KEY_UINT, LIM(max_inflate_ratio), 2, 100000},
@@ -100,6 +101,8 @@ config_free(struct config *c)
 {
 	free(c->database);
 	c->database = NULL;
+	free(c->published_sts_policy);
+	c->published_sts_policy = NULL;
 	free(c->limits.trust.authserv_id);
 	free(c->limits.trust.our_domains);
 	free(c->limits.trust.dkim_key_file);

@@ -54,6 +54,7 @@ struct config {
 	unsigned connect_timeout; /* seconds, passed to libpq */
 	unsigned statement_timeout; /* seconds, SET LOCAL in each transaction */
 	unsigned lock_timeout;      /* seconds */
+	char *published_sts_policy; /* path of the mta-sts.txt we publish (--init-db stores it); NULL: none */
 	struct limits limits;
 };
 

@@ -3,10 +3,13 @@
  * advisory lock so that two --init-db runs at once apply each one once. */
 #include "autoconf.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "exits.h"
@@ -217,6 +220,94 @@ schema_check(PGconn *conn, int *version_out, struct error *e)
 	return 0;
 }
 
+/* The MTA-STS policy we publish (published_sts_policy): at most
+ * PUBLISHED_POLICY_MAX bytes of UTF-8 text (RFC 8461 policies are a few
+ * hundred bytes), from a regular file. */
+#define PUBLISHED_POLICY_MAX 65536
+
+static int
+read_policy_file(const char *path, struct buf *out, struct error *e)
+{
+	char chunk[4096];
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0) {
+		error_set(e, ERR_CONFIG, "published_sts_policy: cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		error_set(e, ERR_CONFIG, "published_sts_policy: %s is not a regular file", path);
+		return -1;
+	}
+	while ((n = read(fd, chunk, sizeof chunk)) > 0) {
+		if (out->len + (size_t)n > PUBLISHED_POLICY_MAX) {
+			close(fd);
+			error_set(e, ERR_CONFIG, "published_sts_policy: %s is larger than %d bytes", path,
+				  PUBLISHED_POLICY_MAX);
+			return -1;
+		}
+		buf_append(out, chunk, (size_t)n);
+	}
+	close(fd);
+	if (n < 0) {
+		error_set(e, ERR_CONFIG, "published_sts_policy: cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (memchr(buf_cstr(out), '\0', out->len) != NULL ||
+	    !utf8_valid((const unsigned char *)buf_cstr(out), out->len)) {
+		error_set(e, ERR_CONFIG, "published_sts_policy: %s is not UTF-8 text", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Stores the policy named by published_sts_policy (or none) in
+ * tlsrpt.published_sts_policy, for the drift view (doc/views.md). */
+int
+schema_set_published_policy(PGconn *conn, const char *path, struct error *e)
+{
+	struct buf text = {0};
+	const char *params[1] = {NULL};
+	PGresult *res;
+	int rc = -1;
+
+	if (path != NULL) {
+		if (read_policy_file(path, &text, e) < 0)
+			goto out;
+		params[0] = buf_cstr(&text);
+	}
+	if (schema_exec(conn, "BEGIN", "storing the published MTA-STS policy", e) < 0)
+		goto out;
+	res = PQexecParams(conn, "SELECT tlsrpt.set_published_sts_policy($1::text)", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		PQclear(res);
+		/* (a statement of its own: it sees what the one before wrote) */
+		res = PQexec(conn, "SELECT count(*) FROM tlsrpt.published_sts_policy"
+				   " WHERE mode IS NULL OR cardinality(mx) = 0 AND lower(mode) <> 'none'");
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pgconn_failed(conn, res, "storing the published MTA-STS policy", e);
+		PQclear(res);
+		goto out;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0) {
+		error_set(e, ERR_CONFIG, "published_sts_policy: %s is not an MTA-STS policy (no mode or no mx line)",
+			  path);
+		PQclear(res);
+		goto out;
+	}
+	PQclear(res);
+	rc = schema_exec(conn, "COMMIT", "storing the published MTA-STS policy", e);
+out:
+	if (rc < 0)
+		schema_rollback(conn);
+	buf_free(&text);
+	return rc;
+}
+
 int
 schema_command_init(const struct config *cfg, const char *grant_role, const char *grant_reader_role)
 {
@@ -231,7 +322,13 @@ schema_command_init(const struct config *cfg, const char *grant_role, const char
 		status = exits_fail_error(&e);
 		goto out;
 	}
+	if (schema_set_published_policy(conn, cfg->published_sts_policy, &e) < 0) {
+		status = exits_fail(e.cls, "%s", e.msg);
+		goto out;
+	}
 	printf("schema tlsrpt is at version %d\n", version);
+	if (cfg->published_sts_policy != NULL)
+		printf("published MTA-STS policy: %s\n", cfg->published_sts_policy);
 	if (grant_role != NULL) {
 		if (schema_grant_writer(conn, grant_role, &e) < 0) {
 			status = exits_fail(ERR_CONFIG, "%s", e.msg);

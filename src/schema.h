@@ -21,6 +21,10 @@ int schema_check(PGconn *conn, int *version_out, struct error *e);
  * administrator to fix (78), as is a role that cannot be granted. */
 /* ROLE may read schema tlsrpt (not tlsrpt.rejected.raw) and run its functions, nothing more. */
 int schema_grant_reader(PGconn *conn, const char *role, struct error *e);
+/* published_sts_policy: the MTA-STS policy file we publish (path, or NULL:
+ * none) into tlsrpt.published_sts_policy; ERR_CONFIG when it cannot be read
+ * or is not a policy. --init-db calls it. */
+int schema_set_published_policy(PGconn *conn, const char *path, struct error *e);
 int schema_command_init(const struct config *cfg, const char *grant_role, const char *grant_reader_role);
 /* -n: the configuration and the database, schema version included. */
 int schema_command_check(const struct config *cfg);

@@ -35,8 +35,9 @@ static const struct {
 	/* 4.3.2, MTA-STS */
 	{"sts-policy-fetch-error", "serve https://mta-sts.<domain>/.well-known/mta-sts.txt "
 				   "(DNS, web server, HTTP 200)"},
-	{"sts-policy-invalid", "fix the syntax of mta-sts.txt: version, mode, mx and max_age lines"},
-	{"sts-webpki-invalid", "give the mta-sts.<domain> web server a valid, trusted certificate"},
+	{"sts-policy-invalid", "fix the syntax of https://mta-sts.<domain>/.well-known/mta-sts.txt: "
+			       "version, mode, mx and max_age lines"},
+	{"sts-webpki-invalid", "give the web server of mta-sts.<domain> a valid, trusted certificate"},
 	/* 4.3.3, DANE */
 	{"tlsa-invalid", "fix the TLSA record: usage, selector, matching type and data must "
 			 "match the certificate"},
@@ -53,6 +54,21 @@ summary_advice(const char *result_type)
 		if (result_type && strcmp(result_type, advice_table[i].result_type) == 0)
 			return advice_table[i].advice;
 	return NULL;
+}
+
+/* The advice with "<domain>" replaced by the policy domain (left as it is
+ * without one), appended to b. */
+static void
+advice_for(struct buf *b, const char *advice, const char *domain)
+{
+	const char *p;
+
+	while (domain != NULL && (p = strstr(advice, "<domain>")) != NULL) {
+		buf_append(b, advice, (size_t)(p - advice));
+		buf_puts(b, domain);
+		advice = p + strlen("<domain>");
+	}
+	buf_puts(b, advice);
 }
 
 /* ---- output ---- */
@@ -148,9 +164,17 @@ print_domain(FILE *out, const PGresult *dom, int d, const PGresult *types)
 			   strcmp(PQgetvalue(types, t, 2), "1") == 0 ? "" : "s");
 		put_wrapped(out, "  ", "    ", buf_cstr(&line));
 		put_wrapped(out, "    MX: ", "        ", PQgetvalue(types, t, 3));
+		if (strcmp(PQgetvalue(types, t, 4), "0") != 0) {
+			line.len = 0;
+			buf_printf(&line, "%s of them under a stale MTA-STS policy: %s", PQgetvalue(types, t, 4),
+				   PQgetvalue(types, t, 5));
+			put_wrapped(out, "    stale: ", "           ", buf_cstr(&line));
+		}
 		advice = summary_advice(rt);
-		put_wrapped(out, "    fix: ", "         ",
-			    advice ? advice : "not a result type of RFC 8460; see tlsrpt.failure");
+		line.len = 0;
+		advice_for(&line, advice ? advice : "not a result type of RFC 8460; see tlsrpt.failure",
+			   strcmp(name, NO_DOMAIN) == 0 ? NULL : name);
+		put_wrapped(out, "    fix: ", "         ", buf_cstr(&line));
 	}
 	if (more > 0) {
 		line.len = 0;
@@ -183,18 +207,57 @@ static const char sql_domains[] =
 	" GROUP BY 1"
 	" ORDER BY 3 DESC, 2 DESC, 1";
 
+/* Per domain and result type: the failed sessions, the MX hosts, and how
+ * many of them came from reports that applied a stale MTA-STS policy for the
+ * domain (tlsrpt.sts_policy_version: replaced longer ago than its max_age, or
+ * not the published one), with what that policy was. Only the reports of the
+ * reporters tlsrpt.sts_drift names for the period (and a week before it, for
+ * long periods) have their policy parsed: none when there is no drift. */
 static const char sql_types[] =
-	"WITH m AS ("
+	"WITH d AS ("
+	" SELECT DISTINCT policy_domain, organization_name, version"
+	" FROM tlsrpt.sts_drift(((now() - make_interval(days => $1::integer + 7)) AT TIME ZONE 'UTC')::date)"
+	" WHERE ($2::text IS NULL OR lower(policy_domain) = lower($2::text))),"
+	" v AS ("
+	" SELECT * FROM tlsrpt.sts_policy_version"
+	" WHERE (policy_domain, version) IN (SELECT policy_domain, version FROM d)),"
+	" s AS ("
+	" SELECT p.report, p.policy_domain,"
+	" string_agg(DISTINCT format('mode %s, max_age %s, %s', coalesce(v.mode, '?'),"
+	" coalesce(v.max_age::text, '?'),"
+	" CASE WHEN EXISTS (SELECT FROM tlsrpt.published_sts_policy o"
+	" WHERE o.policy_domain IS NULL OR o.policy_domain = v.policy_domain)"
+	" THEN 'not the published policy'"
+	" ELSE 'replaced on ' || to_char(v.replaced_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') END), '; ') AS what"
+	" FROM tlsrpt.policy p"
+	" JOIN tlsrpt.scoped_report r ON r.id = p.report"
+	" CROSS JOIN LATERAL tlsrpt.sts_parse(p.policy_string) x"
+	" JOIN v ON v.policy_domain = p.policy_domain AND v.mode IS NOT DISTINCT FROM x.mode"
+	" AND v.max_age IS NOT DISTINCT FROM x.max_age"
+	" AND v.mx = (SELECT coalesce(array_agg(DISTINCT m ORDER BY m), '{}') FROM unnest(x.mx) AS m)"
+	" WHERE (r.organization_name, p.policy_domain) IN (SELECT organization_name, policy_domain FROM d)"
+	" AND lower(p.policy_type) = 'sts'"
+	" AND r.date_end > now() - make_interval(days => $1::integer)"
+	" AND (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date::timestamp"
+	" AT TIME ZONE 'UTC' >= v.stale_after"
+	" GROUP BY p.report, p.policy_domain),"
+	" m AS ("
 	" SELECT coalesce(f.policy_domain, '" NO_DOMAIN "') AS domain,"
 	" coalesce(f.result_type, '(none)') AS result_type,"
 	" coalesce(f.receiving_mx_hostname, host(f.receiving_ip), '(unknown MX)') AS mx,"
-	" sum(f.counted_sessions) AS n"
+	" sum(f.counted_sessions) AS n,"
+	" coalesce(sum(f.counted_sessions) FILTER (WHERE s.report IS NOT NULL), 0) AS stale,"
+	" array_agg(DISTINCT s.what) FILTER (WHERE s.what IS NOT NULL) AS what"
 	" FROM tlsrpt.failure_detail f"
+	" LEFT JOIN s ON s.report = f.report AND s.policy_domain = f.policy_domain"
 	" WHERE f.date_end > now() - make_interval(days => $1::integer)"
 	" AND ($2::text IS NULL OR lower(f.policy_domain) = lower($2::text))"
 	" GROUP BY 1, 2, 3)"
 	" SELECT domain, result_type, sum(n),"
-	" string_agg(mx || ' (' || n || ')', ', ' ORDER BY n DESC, mx)"
+	" string_agg(mx || ' (' || n || ')', ', ' ORDER BY n DESC, mx),"
+	" sum(stale),"
+	" coalesce(array_to_string(ARRAY(SELECT DISTINCT w FROM unnest(tlsrpt.array_concat(what)) AS w ORDER BY w),"
+	" '; '), '')"
 	" FROM m GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2";
 
 static PGresult *

@@ -128,7 +128,8 @@ for f in "$W/panels"/*.sql; do
 done
 out=$(as_reader -c "SELECT count(*) FROM tlsrpt.alerts()")
 like "$out" "^[0-9]+$" "as grafana_reader: tlsrpt.alerts() runs"
-for fn in "alert_failure_rate()" "alert_new_result_type()" "alert_silent_reporter()" "alert_critical_failure()"; do
+for fn in "alert_failure_rate()" "alert_new_result_type()" "alert_silent_reporter()" "alert_critical_failure()" \
+	"alert_stale_policy()"; do
 	out=$(as_reader -c "SELECT count(*) FROM tlsrpt.$fn")
 	like "$out" "^[0-9]+$" "as grafana_reader: tlsrpt.$fn runs"
 done

@@ -121,7 +121,8 @@ fd() { # failed sessions in failure_daily of example.org yesterday
 # the fast views and alerts against their plain definitions (migration 5)
 same_as_plain() {
 	local v
-	for v in daily_domain failure_daily latest_report top_sending_ip sts_policy_daily sts_policy_history; do
+	for v in daily_domain failure_daily latest_report top_sending_ip sts_policy_daily sts_policy_history \
+		reporter_ledger sts_reporter_daily; do
 		is "$(q "SELECT count(*) FROM ((SELECT * FROM tlsrpt.$v EXCEPT ALL SELECT * FROM tlsrpt.${v}_plain)
 		         UNION ALL (SELECT * FROM tlsrpt.${v}_plain EXCEPT ALL SELECT * FROM tlsrpt.$v)) x"
 		     -c "SET datestyle = ISO")" 0 "$1: $v = ${v}_plain"
@@ -167,6 +168,8 @@ is "$(fd)" 100 "after refresh(): failure_daily the same"
 same_as_plain "after refresh()"
 is "$(q "SELECT reports FROM tlsrpt.latest_report WHERE organization_name = 'Victim Reporter'")" 1 \
 	"after refresh(): latest_report counts one report"
+is "$(q "SELECT reports FROM tlsrpt.reporter_ledger WHERE organization_name = 'Victim Reporter'")" 1 \
+	"after refresh(): reporter_ledger counts one report"
 is "$(q "SELECT count(*) FROM tlsrpt.scoped_report WHERE report_id = '$ID1'")" 1 "scoped_report: one copy"
 out=$(q "SET tlsrpt.authenticated_only = on; SELECT count(*) FROM tlsrpt.scoped_report WHERE report_id = '$ID1'")
 is "$out" 1 "authenticated_only: the genuine copy"
@@ -237,6 +240,8 @@ is "$(dd)" "2610/300/4" "after refresh(): the same"
 is "$(q "SELECT rebuild FROM tlsrpt.rollup_state")" f "after refresh(): rebuilt"
 is "$(q "SELECT reports FROM tlsrpt.latest_report WHERE organization_name = 'Victim Reporter'")" 4 \
 	"after refresh(): latest_report counts 4 reports (one copy each)"
+is "$(q "SELECT reports FROM tlsrpt.reporter_ledger WHERE organization_name = 'Victim Reporter'")" 4 \
+	"after refresh(): reporter_ledger counts 4 reports (one copy each)"
 same_as_plain "after the rebuild"
 
 # ---------------------------------------------------------------- 5. a mail signed by the attacker's own domain

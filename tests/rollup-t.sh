@@ -6,6 +6,7 @@
 # policies and a report whose transaction is still open while refresh() runs:
 # before any refresh, after it, with new reports on top, after a purge, with
 # tlsrpt.authenticated_only on; and refresh() catches up from its watermark.
+# Migration 8's reporter_ledger and sts_reporter_daily are compared the same way.
 here=$(cd "$(dirname "$0")" && pwd)
 : "${top_srcdir:=$here/..}"
 . "$here/lib/tap.sh"
@@ -29,6 +30,8 @@ PAIRS=(
 	"alert_silent_reporter|SELECT * FROM tlsrpt.alert_silent_reporter()|SELECT * FROM tlsrpt.alert_silent_reporter_plain()"
 	"alert_silent_reporter (1 day)|SELECT * FROM tlsrpt.alert_silent_reporter('1 day', '20 days', 2)|SELECT * FROM tlsrpt.alert_silent_reporter_plain('1 day', '20 days', 2)"
 	"alert_critical_failure|SELECT * FROM tlsrpt.alert_critical_failure('3 days')|SELECT * FROM tlsrpt.alert_critical_failure_plain('3 days')"
+	"reporter_ledger|SELECT * FROM tlsrpt.reporter_ledger|SELECT * FROM tlsrpt.reporter_ledger_plain"
+	"sts_reporter_daily|SELECT * FROM tlsrpt.sts_reporter_daily|SELECT * FROM tlsrpt.sts_reporter_daily_plain"
 )
 
 # same STAGE [SET...]: every pair gives the same rows (as multisets), and rows

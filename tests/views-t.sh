@@ -197,7 +197,7 @@ CRITICAL|starttls-not-supported|example.org: starttls-not-supported at mx1.examp
 WARNING|failure-rate|example.org: 10.1% of 6120 sessions failed in 7 days
 WARNING|new-result-type|example.org: new result type certificate-expired (300 sessions)
 WARNING|new-result-type|example.org: new result type starttls-not-supported (200 sessions)
-WARNING|silent-reporter|example.org: no report from Mail.ru for 5 days" "alerts(): every alert, critical first"
+WARNING|silent-reporter|example.org: no report from Mail.ru for 5 days (usually every day)" "alerts(): every alert, critical first"
 is "$(q "SELECT severity FROM tlsrpt.alerts(crit_rate => 0.1) WHERE alert = 'failure-rate'")" CRITICAL \
 	"alerts(crit_rate => 0.1): the failure rate is critical"
 
