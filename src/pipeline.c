@@ -55,11 +55,13 @@
 #define PIPELINE_SEGMENTS 64
 #define PIPELINE_BYTES ((size_t)8 << 20)
 #define PIPELINE_HOLD_MS 500 /* then the session goes idle once, for a pooler to share it */
+#define PIPELINE_GROUP 256   /* group commit: at most this many deliveries wait for a durable COMMIT */
 
 enum pipeline_entry_state {
 	PIPELINE_SENT,       /* its segment's answers are not all in */
 	PIPELINE_COMMITTING, /* its statements succeeded; the answer to its COMMIT is not in */
-	PIPELINE_DONE        /* committed */
+	PIPELINE_COMMITTED,  /* group commit: committed without waiting for the disk; not durable yet */
+	PIPELINE_DONE        /* committed, durably */
 };
 
 /* One delivery, from pipeline_add until its done call. */
@@ -81,6 +83,7 @@ struct pipeline_segment {
 	unsigned generation;
 	struct pipeline_entry *commit_owner; /* when it holds a COMMIT: whose transaction that ends */
 	unsigned commit_generation;
+	bool commit_durable; /* that COMMIT waits for the WAL flush (synchronous_commit on) */
 	struct store_step *steps;
 	size_t n, pos;
 	size_t bytes;
@@ -107,6 +110,8 @@ struct pipeline {
 	bool open_tx;     /* the last segment sent leaves a transaction open */
 	bool prepared;    /* STORE_REPORT_STMT is (being) prepared in this session, ours to release */
 	bool pooled;      /* a pooler renamed it on the server: the pooler keeps it, for every hold */
+	bool group_commit; /* transactions commit without waiting for the disk, every so often one durably */
+	size_t n_entries;  /* deliveries not handed back yet */
 	long long held_since; /* when the session last left idle */
 	struct pipeline_entry *open_owner;
 	unsigned open_generation;
@@ -159,6 +164,7 @@ pipeline_clear(struct pipeline *pl)
 		free(entry);
 	}
 	pl->last = NULL;
+	pl->n_entries = 0;
 }
 
 void
@@ -180,6 +186,7 @@ pipeline_hand_back(struct pipeline *pl)
 		pl->first = entry->next;
 		if (pl->first == NULL)
 			pl->last = NULL;
+		pl->n_entries--;
 		pl->done(pl->arg, entry->tag, &entry->res, NULL);
 		free(entry);
 	}
@@ -242,7 +249,15 @@ pipeline_send_end(struct pipeline *pl, struct pipeline_segment *seg, bool more, 
 	if (pl->open_tx) {
 		seg->commit_owner = pl->open_owner;
 		seg->commit_generation = pl->open_generation;
-		rc = store_send_plain(pl->store, "COMMIT", "COMMIT", &kind, err);
+		seg->commit_durable = !pl->group_commit || !more;
+		if (pl->group_commit && !more) { /* every answer is in: that transaction is sound */
+			if (rc == 0)
+				rc = store_send_plain(pl->store, "SELECT pg_catalog.set_config('synchronous_commit', 'on', true)",
+						      "COMMIT", &kind, err);
+			seg->steps[seg->n++] = (struct store_step){STORE_STEP_SETUP, "COMMIT"};
+		}
+		if (rc == 0)
+			rc = store_send_plain(pl->store, "COMMIT", "COMMIT", &kind, err);
 		seg->steps[seg->n++] = (struct store_step){STORE_STEP_COMMIT, "COMMIT"};
 		if (rc == 0 && more && !PQsendFlushRequest(pl->conn)) {
 			pgconn_failed(pl->conn, NULL, "COMMIT", err);
@@ -291,6 +306,12 @@ pipeline_send_entry(struct pipeline *pl, struct pipeline_segment *seg, struct pi
 	if (rc == 0) /* before the preparation, which may wait for a lock too */
 		rc = store_send_timeouts(pl->store, &kind, err);
 	seg->steps[seg->n++] = (struct store_step){STORE_STEP_PLAIN, "BEGIN"};
+	if (pl->group_commit) {
+		if (rc == 0)
+			rc = store_send_plain(pl->store, "SELECT pg_catalog.set_config('synchronous_commit', 'off', true)",
+					      "BEGIN", &kind, err);
+		seg->steps[seg->n++] = (struct store_step){STORE_STEP_PLAIN, "BEGIN"};
+	}
 	if (rc == 0 && pl->may_prepare && !pl->prepared && !pl->pooled && entry->d->n_reports > 0 &&
 	    entry->refused[0] == '\0')
 		rc = pipeline_send_prepare(pl, seg, err);
@@ -313,7 +334,7 @@ pipeline_send(struct pipeline *pl, struct pipeline_entry *entry, struct error *e
 	struct error err = {ERR_NONE, ""};
 	int rc;
 
-	seg->steps = xcalloc(6 + (entry != NULL ? store_delivery_steps(entry->d) : 0), sizeof *seg->steps);
+	seg->steps = xcalloc(8 + (entry != NULL ? store_delivery_steps(entry->d) : 0), sizeof *seg->steps);
 	seg->entry = entry;
 	rc = pipeline_send_end(pl, seg, entry != NULL, &err);
 	if (entry != NULL)
@@ -390,6 +411,14 @@ pipeline_answered(struct pipeline *pl, struct pipeline_segment *seg, const struc
 			error_set(&err, ERR_BUG, "COMMIT answered %s", PQcmdStatus(r));
 			return pipeline_stop(pl, &err, owner, e);
 		}
+		if (!seg->commit_durable) {
+			owner->state = PIPELINE_COMMITTED;
+			return 0;
+		}
+		/* the WAL is on disk up to this COMMIT: every transaction committed before it is durable too */
+		for (struct pipeline_entry *e2 = pl->first; e2 != NULL; e2 = e2->next)
+			if (e2->state == PIPELINE_COMMITTED)
+				e2->state = PIPELINE_DONE;
 		owner->state = PIPELINE_DONE;
 	} else if (step->kind == STORE_STEP_REPORT) {
 		*(added ? &seg->entry->res.reports_new : &seg->entry->res.reports_duplicate) += 1;
@@ -570,6 +599,12 @@ pipeline_begin(struct store *s, const struct store_via *via, pipeline_done_fn do
 	return pl;
 }
 
+void
+pipeline_group_commit(struct pipeline *pl)
+{
+	pl->group_commit = true;
+}
+
 int
 pipeline_add(struct pipeline *pl, const struct delivery *d, void *tag, struct error *e)
 {
@@ -587,7 +622,10 @@ pipeline_add(struct pipeline *pl, const struct delivery *d, void *tag, struct er
 	else
 		pl->first = entry;
 	pl->last = entry;
-	if (pl->open_tx && now_ms() - pl->held_since >= PIPELINE_HOLD_MS && pipeline_settle(pl, e) < 0)
+	pl->n_entries++;
+	if (pl->open_tx &&
+	    (now_ms() - pl->held_since >= PIPELINE_HOLD_MS || (pl->group_commit && pl->n_entries > PIPELINE_GROUP)) &&
+	    pipeline_settle(pl, e) < 0)
 		return -1;
 	if (pipeline_send(pl, entry, e) < 0)
 		return -1;

@@ -21,6 +21,13 @@ typedef void (*pipeline_done_fn)(void *arg, void *tag, const struct store_result
  * every delivery and must outlive the pipeline. */
 struct pipeline *pipeline_begin(struct store *s, const struct store_via *via, pipeline_done_fn done, void *arg,
 				struct error *e);
+/* Group commit, for a backfill: each delivery still its own transaction,
+ * committed without waiting for the disk (synchronous_commit off), and every
+ * so often (PIPELINE_GROUP deliveries, PIPELINE_HOLD_MS, the end) one COMMIT
+ * that waits for it, once every answer before it is in; that flushes the WAL
+ * of all the transactions before it, and only then are they handed back as
+ * stored. One WAL flush for many deliveries instead of one each. */
+void pipeline_group_commit(struct pipeline *p);
 /* Sends d, reading answers as they come; waits only while too much is in
  * flight. -1: the run stops (every delivery has had its done call, e says
  * why); the store is then good only for store_close. */
