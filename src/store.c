@@ -24,6 +24,7 @@ struct store {
 	unsigned lock_timeout;
 	size_t max_rejected_raw;
 	char *report_sql; /* written from store_columns */
+	bool connecting;  /* store_open_start: pgconn_complete still to come (store_ready) */
 };
 
 /* ---- the report statement's columns ---- */
@@ -182,6 +183,35 @@ store_open(struct store **out, const struct config *cfg, struct error *e)
 	(*out)->lock_timeout = cfg->lock_timeout;
 	(*out)->max_rejected_raw = cfg->limits.max_rejected_raw;
 	(*out)->report_sql = store_report_sql();
+	return 0;
+}
+
+int
+store_open_start(struct store **out, const struct config *cfg, struct error *e)
+{
+	PGconn *conn;
+
+	*out = NULL;
+	if ((conn = pgconn_start(cfg, e)) == NULL)
+		return -1;
+	*out = xcalloc(1, sizeof **out);
+	(*out)->conn = conn;
+	(*out)->connecting = true;
+	(*out)->statement_timeout = cfg->statement_timeout;
+	(*out)->lock_timeout = cfg->lock_timeout;
+	(*out)->max_rejected_raw = cfg->limits.max_rejected_raw;
+	(*out)->report_sql = store_report_sql();
+	return 0;
+}
+
+int
+store_ready(struct store *s, const struct config *cfg, struct error *e)
+{
+	if (!s->connecting)
+		return 0;
+	if (pgconn_complete(s->conn, cfg, e) < 0)
+		return -1;
+	s->connecting = false;
 	return 0;
 }
 

@@ -33,6 +33,10 @@ struct store_result {
 /* Connects (conninfo NULL or "": libpq defaults and environment). Notices go
  * to the log, never to stdout/stderr. ERR_TEMP when the server is unreachable. */
 int store_open(struct store **out, const struct config *cfg, struct error *e);
+/* The same in two halves (pgconn_start): store_ready completes the
+ * connection, at once when store_open made it. Until then only store_close. */
+int store_open_start(struct store **out, const struct config *cfg, struct error *e);
+int store_ready(struct store *s, const struct config *cfg, struct error *e);
 void store_close(struct store *s);
 PGconn *store_conn(const struct store *s);
 
