@@ -37,8 +37,9 @@ int pipeline_add(struct pipeline *p, const struct delivery *d, void *tag, struct
 int pipeline_finish(struct pipeline *p, struct error *e);
 void pipeline_free(struct pipeline *p);
 
-/* One delivery, one transaction: a pipeline of one, two round trips (its
- * statements, then its COMMIT once every answer is in). */
+/* One delivery, one transaction: a pipeline of one, one round trip (BEGIN,
+ * its statements, its COMMIT, a Sync). A 75 after a deadline or SIGTERM may
+ * be followed by that COMMIT on the server: the redelivery is a duplicate. */
 int pipeline_deliver_one(struct store *s, const struct delivery *d, const struct store_via *via,
 			 struct store_result *res, struct error *e);
 
