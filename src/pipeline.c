@@ -324,14 +324,9 @@ pipeline_send_entry(struct pipeline *pl, struct pipeline_segment *seg, struct pi
 		rc = store_send_plain(pl->store, "BEGIN", "BEGIN", &kind, err);
 	seg->steps[seg->n++] = (struct store_step){STORE_STEP_SETUP, "BEGIN"};
 	if (rc == 0) /* before the preparation, which may wait for a lock too */
-		rc = store_send_timeouts(pl->store, &kind, err);
+		rc = pl->group_commit ? store_send_timeouts_group(pl->store, &kind, err)
+				      : store_send_timeouts(pl->store, &kind, err);
 	seg->steps[seg->n++] = (struct store_step){STORE_STEP_PLAIN, "BEGIN"};
-	if (pl->group_commit) {
-		if (rc == 0)
-			rc = store_send_plain(pl->store, "SELECT pg_catalog.set_config('synchronous_commit', 'off', true)",
-					      "BEGIN", &kind, err);
-		seg->steps[seg->n++] = (struct store_step){STORE_STEP_PLAIN, "BEGIN"};
-	}
 	if (rc == 0 && pl->may_prepare && !pl->prepared && !pl->pooled && entry->d->n_reports > 0 &&
 	    entry->refused[0] == '\0')
 		rc = pipeline_send_prepare(pl, seg, err);

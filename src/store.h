@@ -68,6 +68,8 @@ int store_send_plain(struct store *s, const char *sql, const char *what, enum pg
  * BEGIN, before anything that may wait for a lock (preparing the report
  * statement does). */
 int store_send_timeouts(struct store *s, enum pg_failure *kind, struct error *e);
+/* The same with synchronous_commit off for the transaction (group commit). */
+int store_send_timeouts_group(struct store *s, enum pg_failure *kind, struct error *e);
 
 /* Sends a delivery's statements (after BEGIN and the timeouts): one
  * statement per report (refused not NULL: the database refused one, each
