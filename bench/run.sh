@@ -85,6 +85,14 @@ cols_of() {
 		WHERE attrelid = 'tlsrpt.$1'::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
 		AND attname <> '${2:-}'"
 }
+# the server at rest before a figure: dirty buffers written (CHECKPOINT), and
+# after bulk loads the planner statistics and visibility map done (VACUUM
+# ANALYZE), so that autovacuum or a checkpoint the previous figure caused does
+# not run during the next one
+at_rest() {
+	[ "${1:-}" = vacuum ] && psql -c "VACUUM ANALYZE tlsrpt.report, tlsrpt.policy, tlsrpt.failure, tlsrpt.rejected"
+	psql -c "CHECKPOINT"
+}
 ratio() {
 	python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"
 }
@@ -123,6 +131,7 @@ print(json.dumps([[b, w + "/mails/%d.eml"],
 
 	# ---- 2. backfill vs \copy
 	truncate_tables tlsrpt.report, tlsrpt.policy, tlsrpt.failure, tlsrpt.rejected
+	at_rest
 	t0=$(date +%s.%N)
 	"${ING[@]}" "$W/backfill.mbox" >"$W/backfill.out" || { cat "$W/backfill.out"; exit 1; }
 	t1=$(date +%s.%N)
@@ -137,6 +146,7 @@ print(json.dumps([[b, w + "/mails/%d.eml"],
 		echo "\\copy tlsrpt.$t ($c) FROM '$W/$t.copy'" >>"$W/copy.sql"
 	done
 	truncate_tables tlsrpt.report, tlsrpt.policy, tlsrpt.failure
+	at_rest
 	t0=$(date +%s.%N)
 	psql -f "$W/copy.sql"
 	t1=$(date +%s.%N)
@@ -153,6 +163,7 @@ print(json.dumps([[b, w + "/mails/%d.eml"],
 	echo
 
 	# ---- 3. one big report
+	at_rest vacuum
 	read -r t_big rss_big < <(python3 - "$W/big.eml" "${ING[@]}" <<'PY'
 import resource, subprocess, sys, time
 t = time.perf_counter()
