@@ -9,6 +9,7 @@
 #
 # Environment: BENCH_RUNS (per-message runs, default 200), BENCH_MESSAGES
 # (backfill size, default 10000), BENCH_ROWS (big report, default 20000),
+# BENCH_BIG_RUNS (its deliveries, default 5),
 # BENCH_MODES (default "durable").
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +20,7 @@ case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
 RUNS=${BENCH_RUNS:-200}
 MESSAGES=${BENCH_MESSAGES:-10000}
 ROWS=${BENCH_ROWS:-20000}
+BIG_RUNS=${BENCH_BIG_RUNS:-5}
 MODES=${BENCH_MODES:-durable}
 PSQL=/usr/lib/postgresql/15/bin/psql
 [ -x "$BIN" ] || { echo "bench: build src/tlsrpt-ingest first" >&2; exit 1; }
@@ -162,9 +164,17 @@ print(json.dumps([[b, w + "/mails/%d.eml"],
 	echo "   P2 = ${FIG[$m,P2]}   (target <= 2)"
 	echo
 
-	# ---- 3. one big report
+	# ---- 3. one big report: the median of BIG_RUNS deliveries (the report
+	# deleted between them), the largest peak RSS
 	at_rest vacuum
-	read -r t_big rss_big < <(python3 - "$W/big.eml" "${ING[@]}" <<'PY'
+	walls=()
+	rss_big=0
+	for ((k = 1; k <= BIG_RUNS; k++)); do
+		if [ "$k" -gt 1 ]; then
+			psql -c "DELETE FROM tlsrpt.report WHERE message_id LIKE '%bench-2000000@%'"
+			at_rest vacuum
+		fi
+		read -r t_one rss_one < <(python3 - "$W/big.eml" "${ING[@]}" <<'PY'
 import resource, subprocess, sys, time
 t = time.perf_counter()
 r = subprocess.run(sys.argv[2:], stdin=open(sys.argv[1], "rb"))
@@ -174,6 +184,10 @@ if r.returncode != 0:
 print("%.3f %.1f" % (wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024))
 PY
 )
+		walls+=("$t_one")
+		rss_big=$(python3 -c "import sys; print(max(float(sys.argv[1]), float(sys.argv[2])))" "$rss_big" "$rss_one")
+	done
+	t_big=$(python3 -c "import statistics, sys; print('%.3f' % statistics.median(map(float, sys.argv[1:])))" "${walls[@]}")
 	big_rows=$(psql -Atc "SELECT count(*) FROM tlsrpt.failure f JOIN tlsrpt.policy p ON p.id = f.policy
 		JOIN tlsrpt.report r ON r.id = p.report WHERE r.message_id LIKE '%bench-2000000@%'")
 	# beside it: the same failure rows with \copy (new ids), rolled back
@@ -185,7 +199,7 @@ PY
 	t_bigcopy=$(python3 -c "print('%.3f' % ($t1 - $t0))")
 	FIG[$m,big]=$t_big FIG[$m,rss]=$rss_big FIG[$m,bigcopy]=$t_bigcopy
 	FIG[$m,P3]="${t_big} s, ${rss_big} MiB"
-	echo "3. one report with $ROWS failure rows ($big_rows stored, mail of $(($(wc -c <"$W/big.eml") / 1024)) KiB):"
+	echo "3. one report with $ROWS failure rows ($big_rows stored, mail of $(($(wc -c <"$W/big.eml") / 1024)) KiB; median of $BIG_RUNS: ${walls[*]} s):"
 	echo "   P3 = tlsrpt-ingest < mail  ${t_big} s, peak RSS ${rss_big} MiB   (targets <= 1 s, <= 64 MiB)"
 	echo "   beside it: \\copy of its $big_rows failure rows  ${t_bigcopy} s"
 	echo
