@@ -12,7 +12,8 @@
 struct pipeline;
 
 /* Called exactly once for every delivery added, in the order added: res set
- * when it is committed (its answer read); res NULL when it is not stored,
+ * when it is committed (its answer read; with group commit, the answer of a
+ * durable COMMIT after it); res NULL when it is not stored,
  * with e saying why for the first such one (the run stops there) and NULL for
  * the ones after it. The caller keeps each delivery alive until its call. */
 typedef void (*pipeline_done_fn)(void *arg, void *tag, const struct store_result *res, const struct error *e);
