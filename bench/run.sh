@@ -9,6 +9,7 @@
 #
 # Environment: BENCH_RUNS (per-message runs, default 200), BENCH_MESSAGES
 # (backfill size, default 10000), BENCH_ROWS (big report, default 20000),
+# BENCH_BIG_RUNS (its deliveries, default 5),
 # BENCH_MODES (default "durable").
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +20,7 @@ case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
 RUNS=${BENCH_RUNS:-200}
 MESSAGES=${BENCH_MESSAGES:-10000}
 ROWS=${BENCH_ROWS:-20000}
+BIG_RUNS=${BENCH_BIG_RUNS:-5}
 MODES=${BENCH_MODES:-durable}
 PSQL=/usr/lib/postgresql/15/bin/psql
 [ -x "$BIN" ] || { echo "bench: build src/tlsrpt-ingest first" >&2; exit 1; }
@@ -33,6 +35,13 @@ W=$(mktemp -d /tmp/tlsrpt-bench.XXXXXX)
 trap 'pg__cleanup; rm -rf "$W"' EXIT
 export BIN W
 psql() { "$PSQL" -X -q -v ON_ERROR_STOP=1 "$@"; }
+# TRUNCATE ... CASCADE of tlsrpt.report reaches tlsrpt.failure_fact, which its
+# rollup_truncated trigger then truncates again in the same statement (an
+# error): the trigger is skipped (replica role) and the rollups reset after.
+truncate_tables() {
+	psql -c "SET session_replication_role = replica" -c "TRUNCATE $* RESTART IDENTITY CASCADE" \
+		-c "RESET session_replication_role" -c "SELECT tlsrpt.rollup_reset()" >/dev/null
+}
 "$BIN" --init-db >/dev/null || exit 1
 # the per-message floor's tables: like ours, indexes, constraints and foreign keys included
 psql <<'SQL' || exit 1
@@ -78,6 +87,14 @@ cols_of() {
 		WHERE attrelid = 'tlsrpt.$1'::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
 		AND attname <> '${2:-}'"
 }
+# the server at rest before a figure: dirty buffers written (CHECKPOINT), and
+# after bulk loads the planner statistics and visibility map done (VACUUM
+# ANALYZE), so that autovacuum or a checkpoint the previous figure caused does
+# not run during the next one
+at_rest() {
+	[ "${1:-}" = vacuum ] && psql -c "VACUUM ANALYZE tlsrpt.report, tlsrpt.policy, tlsrpt.failure, tlsrpt.rejected"
+	psql -c "CHECKPOINT"
+}
 ratio() {
 	python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"
 }
@@ -94,7 +111,7 @@ declare -A FIG
 run_mode() {
 	local m=$1 cmds t0 t1 c
 	echo "== $m: fsync $(psql -Atc 'SHOW fsync'), synchronous_commit $(psql -Atc 'SHOW synchronous_commit'), full_page_writes $(psql -Atc 'SHOW full_page_writes')"
-	psql -c "TRUNCATE tlsrpt.report, tlsrpt.policy, tlsrpt.failure, tlsrpt.rejected, floor.report, floor.policy, floor.failure RESTART IDENTITY CASCADE"
+	truncate_tables tlsrpt.report, tlsrpt.policy, tlsrpt.failure, tlsrpt.rejected, floor.report, floor.policy, floor.failure
 
 	# ---- 1. per message: each run a new report, a fresh process each
 	cmds=$(python3 -c 'import json, os
@@ -115,7 +132,8 @@ print(json.dumps([[b, w + "/mails/%d.eml"],
 	echo
 
 	# ---- 2. backfill vs \copy
-	psql -c "TRUNCATE tlsrpt.report, tlsrpt.policy, tlsrpt.failure, tlsrpt.rejected RESTART IDENTITY CASCADE"
+	truncate_tables tlsrpt.report, tlsrpt.policy, tlsrpt.failure, tlsrpt.rejected
+	at_rest
 	t0=$(date +%s.%N)
 	"${ING[@]}" "$W/backfill.mbox" >"$W/backfill.out" || { cat "$W/backfill.out"; exit 1; }
 	t1=$(date +%s.%N)
@@ -129,7 +147,8 @@ print(json.dumps([[b, w + "/mails/%d.eml"],
 		psql -c "\\copy (SELECT $c FROM tlsrpt.$t ORDER BY id) TO '$W/$t.copy'"
 		echo "\\copy tlsrpt.$t ($c) FROM '$W/$t.copy'" >>"$W/copy.sql"
 	done
-	psql -c "TRUNCATE tlsrpt.report, tlsrpt.policy, tlsrpt.failure RESTART IDENTITY CASCADE"
+	truncate_tables tlsrpt.report, tlsrpt.policy, tlsrpt.failure
+	at_rest
 	t0=$(date +%s.%N)
 	psql -f "$W/copy.sql"
 	t1=$(date +%s.%N)
@@ -145,8 +164,17 @@ print(json.dumps([[b, w + "/mails/%d.eml"],
 	echo "   P2 = ${FIG[$m,P2]}   (target <= 2)"
 	echo
 
-	# ---- 3. one big report
-	read -r t_big rss_big < <(python3 - "$W/big.eml" "${ING[@]}" <<'PY'
+	# ---- 3. one big report: the median of BIG_RUNS deliveries (the report
+	# deleted between them), the largest peak RSS
+	at_rest vacuum
+	walls=()
+	rss_big=0
+	for ((k = 1; k <= BIG_RUNS; k++)); do
+		if [ "$k" -gt 1 ]; then
+			psql -c "DELETE FROM tlsrpt.report WHERE message_id LIKE '%bench-2000000@%'"
+			at_rest vacuum
+		fi
+		read -r t_one rss_one < <(python3 - "$W/big.eml" "${ING[@]}" <<'PY'
 import resource, subprocess, sys, time
 t = time.perf_counter()
 r = subprocess.run(sys.argv[2:], stdin=open(sys.argv[1], "rb"))
@@ -156,6 +184,10 @@ if r.returncode != 0:
 print("%.3f %.1f" % (wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024))
 PY
 )
+		walls+=("$t_one")
+		rss_big=$(python3 -c "import sys; print(max(float(sys.argv[1]), float(sys.argv[2])))" "$rss_big" "$rss_one")
+	done
+	t_big=$(python3 -c "import statistics, sys; print('%.3f' % statistics.median(map(float, sys.argv[1:])))" "${walls[@]}")
 	big_rows=$(psql -Atc "SELECT count(*) FROM tlsrpt.failure f JOIN tlsrpt.policy p ON p.id = f.policy
 		JOIN tlsrpt.report r ON r.id = p.report WHERE r.message_id LIKE '%bench-2000000@%'")
 	# beside it: the same failure rows with \copy (new ids), rolled back
@@ -167,7 +199,7 @@ PY
 	t_bigcopy=$(python3 -c "print('%.3f' % ($t1 - $t0))")
 	FIG[$m,big]=$t_big FIG[$m,rss]=$rss_big FIG[$m,bigcopy]=$t_bigcopy
 	FIG[$m,P3]="${t_big} s, ${rss_big} MiB"
-	echo "3. one report with $ROWS failure rows ($big_rows stored, mail of $(($(wc -c <"$W/big.eml") / 1024)) KiB):"
+	echo "3. one report with $ROWS failure rows ($big_rows stored, mail of $(($(wc -c <"$W/big.eml") / 1024)) KiB; median of $BIG_RUNS: ${walls[*]} s):"
 	echo "   P3 = tlsrpt-ingest < mail  ${t_big} s, peak RSS ${rss_big} MiB   (targets <= 1 s, <= 64 MiB)"
 	echo "   beside it: \\copy of its $big_rows failure rows  ${t_bigcopy} s"
 	echo

@@ -248,6 +248,7 @@ backfill_start(struct backfill *run, char *const *paths, size_t n, bool verbose)
 	run->via = (struct store_via){STORE_CHANNEL_FILE, NULL};
 	if ((run->pipeline = pipeline_begin(run->store, &run->via, backfill_done, run, &e)) == NULL)
 		return exits_fail_error(&e);
+	pipeline_group_commit(run->pipeline); /* a message counts as stored after a durable COMMIT */
 	return 0;
 }
 

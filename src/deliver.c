@@ -140,7 +140,8 @@ deliver_one(struct store **store, const struct config *cfg, const struct deliver
 		deliver_log_deferred(in->source, in->remote, NULL, e->msg);
 		return -1;
 	}
-	if ((*store == NULL && store_open(store, cfg, e) < 0) || pipeline_deliver_one(*store, d, via, &res, e) < 0) {
+	if ((*store == NULL && store_open(store, cfg, e) < 0) || store_ready(*store, cfg, e) < 0 ||
+	    pipeline_deliver_one(*store, d, via, &res, e) < 0) {
 		deliver_log_deferred(in->source, in->remote, d->message_id, e->msg);
 		out->stored_failed = true;
 		goto out;
@@ -165,7 +166,8 @@ deliver_stdin(const struct config *cfg)
 	int status = 0;
 
 	alarm(cfg->deadline); /* one deadline for all of it, the connection included */
-	if (store_open(&store, cfg, &e) < 0)
+	/* the server starts the session while we read and parse the message */
+	if (store_open_start(&store, cfg, &e) < 0)
 		return exits_fail_error(&e);
 	if (source_read(STDIN_FILENO, SIZE_MAX, cfg->limits.max_message_size, &msg, &in.size) < 0) {
 		status = exits_fail(ERR_TEMP, "reading the message: %s", strerror(errno));

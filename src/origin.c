@@ -16,6 +16,7 @@
 #include "autoconf.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <gmime/gmime.h>
 #include <libpsl.h>
 #include <stdbool.h>
@@ -26,10 +27,111 @@
 
 #include <dkim.h>
 
+#include "log.h"
 #include "origin.h"
 #include "util.h"
 
 #define MAX_AR_RESULTS 16
+
+/* ---- libpsl and libopendkim, loaded when trust needs them ----
+ * A delivery with trust = none (the default) never calls them, and every
+ * delivery is a new process: linking them would load libopendkim, libdb,
+ * libbsd, libmd and libpsl at each start-up for nothing (bench/README). They
+ * are opened (dlopen, by the soname configure found) the first time they are
+ * needed; their headers are still checked and used at build time, and every
+ * call below goes through a pointer of the function's own type. */
+#define ORIGIN_PSL_FUNCS(X) \
+	X(psl_latest) X(psl_dist_filename) X(psl_builtin) X(psl_suffix_count) X(psl_registrable_domain)
+#define ORIGIN_DKIM_FUNCS(X)                                                                                      \
+	X(dkim_init) X(dkim_options) X(dkim_set_prescreen) X(dkim_verify) X(dkim_chunk) X(dkim_eom)              \
+	X(dkim_getsiglist) X(dkim_geterror) X(dkim_getresultstr) X(dkim_sig_getdomain) X(dkim_sig_getflags)      \
+	X(dkim_sig_geterror) X(dkim_sig_geterrorstr) X(dkim_sig_getbh) X(dkim_sig_gettagvalue) X(dkim_sig_ignore) \
+	X(dkim_free) X(dkim_close)
+#define ORIGIN_FN_MEMBER(f) __typeof__(f) *f;
+#define ORIGIN_FN_NAME(f) #f,
+static struct {
+	ORIGIN_PSL_FUNCS(ORIGIN_FN_MEMBER)
+} psl_fn;
+static struct {
+	ORIGIN_DKIM_FUNCS(ORIGIN_FN_MEMBER)
+} dkim_fn;
+static const char *const psl_fn_names[] = {ORIGIN_PSL_FUNCS(ORIGIN_FN_NAME)};
+static const char *const dkim_fn_names[] = {ORIGIN_DKIM_FUNCS(ORIGIN_FN_NAME)};
+#define psl_latest psl_fn.psl_latest
+#define psl_dist_filename psl_fn.psl_dist_filename
+#define psl_builtin psl_fn.psl_builtin
+#define psl_suffix_count psl_fn.psl_suffix_count
+#define psl_registrable_domain psl_fn.psl_registrable_domain
+#define dkim_init dkim_fn.dkim_init
+#define dkim_options dkim_fn.dkim_options
+#define dkim_set_prescreen dkim_fn.dkim_set_prescreen
+#define dkim_verify dkim_fn.dkim_verify
+#define dkim_chunk dkim_fn.dkim_chunk
+#define dkim_eom dkim_fn.dkim_eom
+#define dkim_getsiglist dkim_fn.dkim_getsiglist
+#define dkim_geterror dkim_fn.dkim_geterror
+#define dkim_getresultstr dkim_fn.dkim_getresultstr
+#define dkim_sig_getdomain dkim_fn.dkim_sig_getdomain
+#define dkim_sig_getflags dkim_fn.dkim_sig_getflags
+#define dkim_sig_geterror dkim_fn.dkim_sig_geterror
+#define dkim_sig_geterrorstr dkim_fn.dkim_sig_geterrorstr
+#define dkim_sig_getbh dkim_fn.dkim_sig_getbh
+#define dkim_sig_gettagvalue dkim_fn.dkim_sig_gettagvalue
+#define dkim_sig_ignore dkim_fn.dkim_sig_ignore
+#define dkim_free dkim_fn.dkim_free
+#define dkim_close dkim_fn.dkim_close
+
+/* Opens soname (then, if that fails, fallback) and fills fns from names; once.
+ * 0, or -1 with why (the loader's message). */
+static int
+origin_dlopen(const char *soname, const char *fallback, const char *const *names, size_t n, void *fns,
+	      int *state, char *why, size_t why_size)
+{
+	void *h;
+
+	if (*state != 0)
+		return *state > 0 ? 0 : -1;
+	*state = -1;
+	if ((h = dlopen(soname, RTLD_NOW | RTLD_LOCAL)) == NULL && (h = dlopen(fallback, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		const char *err = dlerror();
+
+		snprintf(why, why_size, "cannot load %s: %s", soname, err ? err : "?");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		void *p = dlsym(h, names[i]);
+
+		if (p == NULL) {
+			snprintf(why, why_size, "%s has no %s", soname, names[i]);
+			return -1;
+		}
+		memcpy((char *)fns + i * sizeof p, &p, sizeof p);
+	}
+	*state = 1;
+	return 0;
+}
+
+static char origin_psl_why[200], origin_dkim_why[200];
+static int origin_psl_state, origin_dkim_state;
+
+static int
+origin_load_psl(void)
+{
+	_Static_assert(sizeof psl_fn == sizeof psl_fn_names / sizeof psl_fn_names[0] * sizeof(void *),
+		       "one pointer per name");
+	return origin_dlopen(LIBPSL_SONAME, "libpsl.so", psl_fn_names, sizeof psl_fn_names / sizeof psl_fn_names[0],
+			     &psl_fn, &origin_psl_state, origin_psl_why, sizeof origin_psl_why);
+}
+
+static int
+origin_load_dkim(void)
+{
+	_Static_assert(sizeof dkim_fn == sizeof dkim_fn_names / sizeof dkim_fn_names[0] * sizeof(void *),
+		       "one pointer per name");
+	return origin_dlopen(OPENDKIM_SONAME, "libopendkim.so", dkim_fn_names,
+			     sizeof dkim_fn_names / sizeof dkim_fn_names[0], &dkim_fn, &origin_dkim_state,
+			     origin_dkim_why, sizeof origin_dkim_why);
+}
 
 /* ---- domains ---- */
 
@@ -42,6 +144,11 @@ psl_get(void)
 {
 	if (!psl_tried) {
 		psl_tried = true;
+		if (origin_load_psl() < 0) {
+			log_warn("libpsl: %s; organizational domains are the last two labels", origin_psl_why);
+			snprintf(psl_where, sizeof psl_where, "fallback (last two labels; libpsl: %s)", origin_psl_why);
+			return NULL;
+		}
 		/* The newest of the list libpsl was built with and the distribution's
 		 * file (Debian: package publicsuffix). Loaded once per process. */
 		psl_ctx = psl_latest(NULL);
@@ -536,6 +643,10 @@ by_dkim_verify(const unsigned char *msg, size_t len, const struct trust *t, cons
 	_Bool testkey = 0;
 
 	o->method = "dkim-verify";
+	if (origin_load_dkim() < 0) {
+		error_set(e, ERR_CONFIG, "libopendkim: %s", origin_dkim_why);
+		return -1;
+	}
 	if ((lib = dkim_init(NULL, NULL)) == NULL) {
 		error_set(e, ERR_TEMP, "libopendkim: cannot initialize");
 		return -1;

@@ -1,6 +1,8 @@
 /* pgconn.c - connecting, and classifying what the server refused. */
 #include "autoconf.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,23 +52,31 @@ one_line(char *dst, size_t size, const char *src)
 	dst[j] = '\0';
 }
 
-PGconn *
-pgconn_open(const struct config *cfg, struct error *e)
-{
-	/* client_encoding: we send and read UTF-8, whatever the database's own
-	 * encoding (a LATIN1 database converts, and refuses what it cannot hold) */
-	const char *keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname", NULL};
-	const char *values[5];
-	char timeout[16], msg[400];
-	PGconn *conn;
+/* The connection's parameters, for pgconn_open and pgconn_start alike.
+ * client_encoding: we send and read UTF-8, whatever the database's own
+ * encoding (a LATIN1 database converts, and refuses what it cannot hold). */
+static const char *const pgconn_keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname", NULL};
 
-	snprintf(timeout, sizeof timeout, "%u", cfg->connect_timeout);
+static void
+pgconn_values(const struct config *cfg, char *timeout, size_t timeout_size, const char *values[5])
+{
+	snprintf(timeout, timeout_size, "%u", cfg->connect_timeout);
 	values[0] = getenv("PGCONNECT_TIMEOUT") ? NULL : timeout;
 	values[1] = "tlsrpt-ingest";
 	values[2] = "UTF8";
 	values[3] = cfg->database ? cfg->database : "";
 	values[4] = NULL;
-	conn = PQconnectdbParams(keys, values, 1);
+}
+
+PGconn *
+pgconn_open(const struct config *cfg, struct error *e)
+{
+	const char *values[5];
+	char timeout[16], msg[400];
+	PGconn *conn;
+
+	pgconn_values(cfg, timeout, sizeof timeout, values);
+	conn = PQconnectdbParams(pgconn_keys, values, 1);
 	if (conn == NULL) {
 		error_set(e, ERR_TEMP, "database connection: out of memory");
 		return NULL;
@@ -79,6 +89,68 @@ pgconn_open(const struct config *cfg, struct error *e)
 	}
 	PQsetNoticeProcessor(conn, notice_to_log, NULL);
 	return conn;
+}
+
+/* The connection started, its start-up packet sent (PQconnectPoll until it
+ * waits for the server's answer): the server starts its backend while we go
+ * on. pgconn_complete finishes it. */
+PGconn *
+pgconn_start(const struct config *cfg, struct error *e)
+{
+	const char *values[5];
+	char timeout[16], msg[400];
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	PGconn *conn;
+
+	pgconn_values(cfg, timeout, sizeof timeout, values);
+	conn = PQconnectStartParams(pgconn_keys, values, 1);
+	if (conn == NULL) {
+		error_set(e, ERR_TEMP, "database connection: out of memory");
+		return NULL;
+	}
+	/* a Unix socket or a local TCP connect completes at once: send the start-up packet now */
+	for (int i = 0; i < 4 && PQstatus(conn) != CONNECTION_BAD && st == PGRES_POLLING_WRITING; i++) {
+		struct pollfd pfd = {PQsocket(conn), POLLOUT, 0};
+
+		if (poll(&pfd, 1, 0) <= 0)
+			break;
+		st = PQconnectPoll(conn);
+	}
+	if (PQstatus(conn) == CONNECTION_BAD) {
+		one_line(msg, sizeof msg, PQerrorMessage(conn));
+		error_set(e, ERR_TEMP, "database unavailable: %s", msg);
+		PQfinish(conn);
+		return NULL;
+	}
+	PQsetNoticeProcessor(conn, notice_to_log, NULL);
+	return conn;
+}
+
+int
+pgconn_complete(PGconn *conn, const struct config *cfg, struct error *e)
+{
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	char msg[400];
+
+	while (PQstatus(conn) != CONNECTION_OK && PQstatus(conn) != CONNECTION_BAD) {
+		struct pollfd pfd = {PQsocket(conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0};
+		int n = poll(&pfd, 1, cfg->connect_timeout > 0 ? (int)cfg->connect_timeout * 1000 : -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			error_set(e, ERR_TEMP, "database unavailable: %s", n == 0 ? "timeout expired" : strerror(errno));
+			return -1;
+		}
+		if ((st = PQconnectPoll(conn)) == PGRES_POLLING_OK || st == PGRES_POLLING_FAILED)
+			break;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		one_line(msg, sizeof msg, PQerrorMessage(conn));
+		error_set(e, ERR_TEMP, "database unavailable: %s", msg);
+		return -1;
+	}
+	return 0;
 }
 
 static bool

@@ -21,6 +21,12 @@ enum pg_failure {
  * a connect_timeout and our application_name; notices go to the log. NULL and
  * ERR_TEMP when the server is unreachable. */
 PGconn *pgconn_open(const struct config *cfg, struct error *e);
+/* The same in two halves, for a delivery to read and parse its message while
+ * the server starts the session: pgconn_start sends the start-up packet and
+ * returns; pgconn_complete waits for the rest (connect_timeout for each wait).
+ * -1 and ERR_TEMP as above; the caller PQfinish()es the connection. */
+PGconn *pgconn_start(const struct config *cfg, struct error *e);
+int pgconn_complete(PGconn *conn, const struct config *cfg, struct error *e);
 
 /* Records a failed result (res may be NULL) in e as one line with its class;
  * returns its kind. A missing schema or function says to run --init-db. */

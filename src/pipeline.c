@@ -5,11 +5,29 @@
  * segment: COMMIT, a Flush (its answer comes back at once), then that
  * delivery's BEGIN...; COMMIT in a transaction an error has aborted rolls it
  * back, and the next delivery starts clean. A delivery counts as stored only
- * when the answer to its COMMIT has been read. The last COMMIT goes alone,
- * once every other answer is in (pipeline_settle): a COMMIT queued behind a
- * statement that waits for a lock would still run after a deadline or SIGTERM
- * had ended us with "nothing stored". So a single delivery costs two round
- * trips: its statements, then its COMMIT.
+ * when the answer to its COMMIT has been read. In a backfill the last COMMIT
+ * goes alone, once every other answer is in (pipeline_settle).
+ *
+ * A single delivery (pipeline_deliver_one) is one round trip: BEGIN, its
+ * statements, its own COMMIT and a Sync, sent at once. Its COMMIT is then
+ * queued behind statements that may wait for a lock: when a deadline or
+ * SIGTERM ends us meanwhile with 75, the server may still run it. The rule is
+ * "a 75 may be followed by a commit": the MTA's redelivery is then a
+ * duplicate, which the unique constraints absorb (nothing lost, nothing
+ * twice). A statement that fails skips the COMMIT (the pipeline is aborted up
+ * to the Sync); the transaction stays open, aborted, and a resend's COMMIT
+ * ends it, as in a backfill.
+ *
+ * Group commit (pipeline_group_commit, a backfill): each transaction sets
+ * synchronous_commit off, so its COMMIT does not wait for the WAL flush, and
+ * counts as committed, not yet stored (PIPELINE_COMMITTED). Every
+ * PIPELINE_GROUP deliveries, every PIPELINE_HOLD_MS and at the end, once every
+ * answer is in, the last transaction sets it on again and its COMMIT is sent
+ * alone: its answer means the WAL is on disk up to it, so every transaction
+ * committed before it on this connection is durable too, and only then are
+ * they handed back as stored. A run that stops hands back the ones committed
+ * since as not stored: they may be there after all, and a rerun counts them
+ * as already stored. One WAL flush for up to 256 messages instead of one each.
  *
  * Between two Syncs the session is always inside a transaction ('T' or 'E'
  * in ReadyForQuery), and a pooler in transaction mode (PgBouncer) keeps the
@@ -55,11 +73,13 @@
 #define PIPELINE_SEGMENTS 64
 #define PIPELINE_BYTES ((size_t)8 << 20)
 #define PIPELINE_HOLD_MS 500 /* then the session goes idle once, for a pooler to share it */
+#define PIPELINE_GROUP 256   /* group commit: at most this many deliveries wait for a durable COMMIT */
 
 enum pipeline_entry_state {
 	PIPELINE_SENT,       /* its segment's answers are not all in */
 	PIPELINE_COMMITTING, /* its statements succeeded; the answer to its COMMIT is not in */
-	PIPELINE_DONE        /* committed */
+	PIPELINE_COMMITTED,  /* group commit: committed without waiting for the disk; not durable yet */
+	PIPELINE_DONE        /* committed, durably */
 };
 
 /* One delivery, from pipeline_add until its done call. */
@@ -81,6 +101,8 @@ struct pipeline_segment {
 	unsigned generation;
 	struct pipeline_entry *commit_owner; /* when it holds a COMMIT: whose transaction that ends */
 	unsigned commit_generation;
+	bool commit_durable; /* that COMMIT waits for the WAL flush (synchronous_commit on) */
+	bool tail_commit;    /* one round trip: entry's own COMMIT is its last step */
 	struct store_step *steps;
 	size_t n, pos;
 	size_t bytes;
@@ -108,6 +130,9 @@ struct pipeline {
 	bool open_tx;     /* the last segment sent leaves a transaction open */
 	bool prepared;    /* STORE_REPORT_STMT is (being) prepared in this session, ours to release */
 	bool pooled;      /* a pooler renamed it on the server: the pooler keeps it, for every hold */
+	bool group_commit; /* transactions commit without waiting for the disk, every so often one durably */
+	bool one_trip;     /* a single delivery: its COMMIT goes with its statements */
+	size_t n_entries;  /* deliveries not handed back yet */
 	long long held_since; /* when the session last left idle */
 	struct pipeline_entry *open_owner;
 	unsigned open_generation;
@@ -170,6 +195,7 @@ pipeline_clear(struct pipeline *pl)
 		pipeline_entry_free(entry);
 	}
 	pl->last = NULL;
+	pl->n_entries = 0;
 }
 
 void
@@ -191,6 +217,7 @@ pipeline_hand_back(struct pipeline *pl)
 		pl->first = entry->next;
 		if (pl->first == NULL)
 			pl->last = NULL;
+		pl->n_entries--;
 		pl->done(pl->arg, entry->tag, &entry->res, NULL);
 		pipeline_entry_free(entry);
 	}
@@ -253,7 +280,15 @@ pipeline_send_end(struct pipeline *pl, struct pipeline_segment *seg, bool more, 
 	if (pl->open_tx) {
 		seg->commit_owner = pl->open_owner;
 		seg->commit_generation = pl->open_generation;
-		rc = store_send_plain(pl->store, "COMMIT", "COMMIT", &kind, err);
+		seg->commit_durable = !pl->group_commit || !more;
+		if (pl->group_commit && !more) { /* every answer is in: that transaction is sound */
+			if (rc == 0)
+				rc = store_send_plain(pl->store, "SELECT pg_catalog.set_config('synchronous_commit', 'on', true)",
+						      "COMMIT", &kind, err);
+			seg->steps[seg->n++] = (struct store_step){STORE_STEP_SETUP, "COMMIT", 0};
+		}
+		if (rc == 0)
+			rc = store_send_plain(pl->store, "COMMIT", "COMMIT", &kind, err);
 		seg->steps[seg->n++] = (struct store_step){STORE_STEP_COMMIT, "COMMIT", 0};
 		if (rc == 0 && more && !PQsendFlushRequest(pl->conn)) {
 			pgconn_failed(pl->conn, NULL, "COMMIT", err);
@@ -300,7 +335,8 @@ pipeline_send_entry(struct pipeline *pl, struct pipeline_segment *seg, struct pi
 		rc = store_send_plain(pl->store, "BEGIN", "BEGIN", &kind, err);
 	seg->steps[seg->n++] = (struct store_step){STORE_STEP_SETUP, "BEGIN", 0};
 	if (rc == 0) /* before the preparation, which may wait for a lock too */
-		rc = store_send_timeouts(pl->store, &kind, err);
+		rc = pl->group_commit ? store_send_timeouts_group(pl->store, &kind, err)
+				      : store_send_timeouts(pl->store, &kind, err);
 	seg->steps[seg->n++] = (struct store_step){STORE_STEP_PLAIN, "BEGIN", 0};
 	if (rc == 0 && pl->may_prepare && !pl->prepared && !pl->pooled && entry->d->n_reports > 0 &&
 	    entry->fb.refused == NULL)
@@ -324,11 +360,18 @@ pipeline_send(struct pipeline *pl, struct pipeline_entry *entry, struct error *e
 	struct error err = {ERR_NONE, ""};
 	int rc;
 
-	seg->steps = xcalloc(6 + (entry != NULL ? store_delivery_steps(entry->d) : 0), sizeof *seg->steps);
+	seg->steps = xcalloc(9 + (entry != NULL ? store_delivery_steps(entry->d) : 0), sizeof *seg->steps);
 	seg->entry = entry;
 	rc = pipeline_send_end(pl, seg, entry != NULL, &err);
 	if (entry != NULL)
 		rc = pipeline_send_entry(pl, seg, entry, rc, &err);
+	if (entry != NULL && pl->one_trip) { /* its COMMIT right behind: see pipeline_deliver_one */
+		if (rc == 0)
+			rc = store_send_plain(pl->store, "COMMIT", "COMMIT", &(enum pg_failure){PG_FAIL_TEMP}, &err);
+		seg->steps[seg->n++] = (struct store_step){STORE_STEP_COMMIT, "COMMIT", 0};
+		seg->tail_commit = true;
+		pl->open_tx = false;
+	}
 	if (rc == 0 && !PQpipelineSync(pl->conn)) {
 		pgconn_failed(pl->conn, NULL, "sending", &err);
 		rc = -1;
@@ -391,8 +434,14 @@ pipeline_segment_done(struct pipeline *pl, struct error *e)
 		pl->segs_last = NULL;
 	pl->n_segs--;
 	pl->seg_bytes -= seg->bytes;
+	if (seg->failed && seg->tail_commit && !seg->fatal) {
+		/* its COMMIT did not run: the transaction is open, aborted; the resend's COMMIT ends it */
+		pl->open_tx = true;
+		pl->open_owner = entry;
+		pl->open_generation = seg->generation;
+	}
 	if (!seg->failed) {
-		if (entry != NULL)
+		if (entry != NULL && entry->state != PIPELINE_DONE)
 			entry->state = PIPELINE_COMMITTING;
 	} else if (seg->fatal || entry == NULL) {
 		rc = pipeline_stop(pl, &seg->err, seg->fatal_where, e);
@@ -418,7 +467,15 @@ pipeline_answered(struct pipeline *pl, struct pipeline_segment *seg, const struc
 	bool added = PQntuples(r) > 0;
 	struct pipeline_entry *owner = seg->commit_owner;
 
-	if (step->kind == STORE_STEP_COMMIT) {
+	if (step->kind == STORE_STEP_COMMIT && seg->tail_commit && step == &seg->steps[seg->n - 1]) {
+		if (seg->failed || strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+			struct error err = {ERR_NONE, ""};
+
+			error_set(&err, ERR_BUG, "COMMIT answered %s", PQcmdStatus(r));
+			return pipeline_stop(pl, &err, seg->entry, e);
+		}
+		seg->entry->state = PIPELINE_DONE;
+	} else if (step->kind == STORE_STEP_COMMIT) {
 		if (owner->generation != seg->commit_generation || owner->state != PIPELINE_COMMITTING)
 			return 0; /* the end of a transaction that failed: it is sent again */
 		if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
@@ -427,6 +484,14 @@ pipeline_answered(struct pipeline *pl, struct pipeline_segment *seg, const struc
 			error_set(&err, ERR_BUG, "COMMIT answered %s", PQcmdStatus(r));
 			return pipeline_stop(pl, &err, owner, e);
 		}
+		if (!seg->commit_durable) {
+			owner->state = PIPELINE_COMMITTED;
+			return 0;
+		}
+		/* the WAL is on disk up to this COMMIT: every transaction committed before it is durable too */
+		for (struct pipeline_entry *e2 = pl->first; e2 != NULL; e2 = e2->next)
+			if (e2->state == PIPELINE_COMMITTED)
+				e2->state = PIPELINE_DONE;
 		owner->state = PIPELINE_DONE;
 	} else if (step->kind == STORE_STEP_REPORT) {
 		*(added ? &seg->entry->res.reports_new : &seg->entry->res.reports_duplicate) += 1;
@@ -613,6 +678,12 @@ pipeline_begin(struct store *s, const struct store_via *via, pipeline_done_fn do
 	return pl;
 }
 
+void
+pipeline_group_commit(struct pipeline *pl)
+{
+	pl->group_commit = true;
+}
+
 int
 pipeline_add(struct pipeline *pl, const struct delivery *d, void *tag, struct error *e)
 {
@@ -630,7 +701,10 @@ pipeline_add(struct pipeline *pl, const struct delivery *d, void *tag, struct er
 	else
 		pl->first = entry;
 	pl->last = entry;
-	if (pl->open_tx && now_ms() - pl->held_since >= PIPELINE_HOLD_MS && pipeline_settle(pl, e) < 0)
+	pl->n_entries++;
+	if (pl->open_tx &&
+	    (now_ms() - pl->held_since >= PIPELINE_HOLD_MS || (pl->group_commit && pl->n_entries > PIPELINE_GROUP)) &&
+	    pipeline_settle(pl, e) < 0)
 		return -1;
 	if (pipeline_send(pl, entry, e) < 0)
 		return -1;
@@ -678,6 +752,7 @@ pipeline_deliver_one(struct store *s, const struct delivery *d, const struct sto
 	if ((pl = pipeline_begin(s, via, pipeline_one_done, res, e)) == NULL)
 		return -1;
 	pl->may_prepare = false; /* one delivery: nothing to gain */
+	pl->one_trip = true;
 	rc = pipeline_add(pl, d, &stored, e);
 	if (rc == 0)
 		rc = pipeline_finish(pl, e);

@@ -27,6 +27,7 @@ struct store {
 	size_t max_rejected_raw;
 	size_t raw_per_source_day, raw_per_day; /* the raw-copy budgets, 0: none */
 	char *report_sql; /* written from store_columns */
+	bool connecting;  /* store_open_start: pgconn_complete still to come (store_ready) */
 };
 
 /* ---- the report statement's columns ---- */
@@ -203,6 +204,35 @@ store_open(struct store **out, const struct config *cfg, struct error *e)
 	(*out)->raw_per_source_day = cfg->limits.max_rejected_raw_per_source_day;
 	(*out)->raw_per_day = cfg->limits.max_rejected_raw_per_day;
 	(*out)->report_sql = store_report_sql();
+	return 0;
+}
+
+int
+store_open_start(struct store **out, const struct config *cfg, struct error *e)
+{
+	PGconn *conn;
+
+	*out = NULL;
+	if ((conn = pgconn_start(cfg, e)) == NULL)
+		return -1;
+	*out = xcalloc(1, sizeof **out);
+	(*out)->conn = conn;
+	(*out)->connecting = true;
+	(*out)->statement_timeout = cfg->statement_timeout;
+	(*out)->lock_timeout = cfg->lock_timeout;
+	(*out)->max_rejected_raw = cfg->limits.max_rejected_raw;
+	(*out)->report_sql = store_report_sql();
+	return 0;
+}
+
+int
+store_ready(struct store *s, const struct config *cfg, struct error *e)
+{
+	if (!s->connecting)
+		return 0;
+	if (pgconn_complete(s->conn, cfg, e) < 0)
+		return -1;
+	s->connecting = false;
 	return 0;
 }
 
@@ -583,6 +613,23 @@ store_send_timeouts(struct store *s, enum pg_failure *kind, struct error *e)
 	snprintf(st_text, sizeof st_text, "%us", s->statement_timeout);
 	snprintf(lt_text, sizeof lt_text, "%us", s->lock_timeout);
 	return store_send_params(s, store_sql_timeouts, 2, timeouts, NULL, NULL, "BEGIN", kind, e);
+}
+
+/* The same, and this transaction's COMMIT does not wait for the disk (group
+ * commit, pipeline.c): one statement instead of two for each message. */
+static const char store_sql_timeouts_group[] =
+	"SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true),"
+	" set_config('synchronous_commit', 'off', true)";
+
+int
+store_send_timeouts_group(struct store *s, enum pg_failure *kind, struct error *e)
+{
+	char st_text[16], lt_text[16];
+	const char *timeouts[2] = {st_text, lt_text};
+
+	snprintf(st_text, sizeof st_text, "%us", s->statement_timeout);
+	snprintf(lt_text, sizeof lt_text, "%us", s->lock_timeout);
+	return store_send_params(s, store_sql_timeouts_group, 2, timeouts, NULL, NULL, "BEGIN", kind, e);
 }
 
 int

@@ -39,6 +39,10 @@ struct store_result {
 /* Connects (conninfo NULL or "": libpq defaults and environment). Notices go
  * to the log, never to stdout/stderr. ERR_TEMP when the server is unreachable. */
 int store_open(struct store **out, const struct config *cfg, struct error *e);
+/* The same in two halves (pgconn_start): store_ready completes the
+ * connection, at once when store_open made it. Until then only store_close. */
+int store_open_start(struct store **out, const struct config *cfg, struct error *e);
+int store_ready(struct store *s, const struct config *cfg, struct error *e);
 void store_close(struct store *s);
 PGconn *store_conn(const struct store *s);
 
@@ -83,6 +87,8 @@ int store_send_plain(struct store *s, const char *sql, const char *what, enum pg
  * BEGIN, before anything that may wait for a lock (preparing the report
  * statement does). */
 int store_send_timeouts(struct store *s, enum pg_failure *kind, struct error *e);
+/* The same with synchronous_commit off for the transaction (group commit). */
+int store_send_timeouts_group(struct store *s, enum pg_failure *kind, struct error *e);
 
 /* Sends a delivery's statements (after BEGIN and the timeouts): one
  * statement per report (fb, when not NULL: the reports the database refused
