@@ -188,6 +188,23 @@ store_report_sql(void)
 	return buf_cstr(&sql);
 }
 
+/* A store on conn (open, or still connecting), with cfg's settings. */
+static struct store *
+store_new(PGconn *conn, bool connecting, const struct config *cfg)
+{
+	struct store *s = xcalloc(1, sizeof *s);
+
+	s->conn = conn;
+	s->connecting = connecting;
+	s->statement_timeout = cfg->statement_timeout;
+	s->lock_timeout = cfg->lock_timeout;
+	s->max_rejected_raw = cfg->limits.max_rejected_raw;
+	s->raw_per_source_day = cfg->limits.max_rejected_raw_per_source_day;
+	s->raw_per_day = cfg->limits.max_rejected_raw_per_day;
+	s->report_sql = store_report_sql();
+	return s;
+}
+
 int
 store_open(struct store **out, const struct config *cfg, struct error *e)
 {
@@ -196,14 +213,7 @@ store_open(struct store **out, const struct config *cfg, struct error *e)
 	*out = NULL;
 	if ((conn = pgconn_open(cfg, e)) == NULL)
 		return -1;
-	*out = xcalloc(1, sizeof **out);
-	(*out)->conn = conn;
-	(*out)->statement_timeout = cfg->statement_timeout;
-	(*out)->lock_timeout = cfg->lock_timeout;
-	(*out)->max_rejected_raw = cfg->limits.max_rejected_raw;
-	(*out)->raw_per_source_day = cfg->limits.max_rejected_raw_per_source_day;
-	(*out)->raw_per_day = cfg->limits.max_rejected_raw_per_day;
-	(*out)->report_sql = store_report_sql();
+	*out = store_new(conn, false, cfg);
 	return 0;
 }
 
@@ -215,13 +225,7 @@ store_open_start(struct store **out, const struct config *cfg, struct error *e)
 	*out = NULL;
 	if ((conn = pgconn_start(cfg, e)) == NULL)
 		return -1;
-	*out = xcalloc(1, sizeof **out);
-	(*out)->conn = conn;
-	(*out)->connecting = true;
-	(*out)->statement_timeout = cfg->statement_timeout;
-	(*out)->lock_timeout = cfg->lock_timeout;
-	(*out)->max_rejected_raw = cfg->limits.max_rejected_raw;
-	(*out)->report_sql = store_report_sql();
+	*out = store_new(conn, true, cfg);
 	return 0;
 }
 
