@@ -270,13 +270,30 @@ out:
 	return rc;
 }
 
+/* GMime's message from len bytes; its parser's warnings collected in w
+ * (w->text: the caller's to free) */
+static GMimeMessage *
+construct_message(const unsigned char *msg, size_t len, struct parser_warnings *w)
+{
+	GMimeStream *stream = g_mime_stream_mem_new_with_buffer((const char *)msg, len);
+	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+	GMimeParserOptions *opts = g_mime_parser_options_new();
+	GMimeMessage *message;
+
+	g_object_unref(stream);
+	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+	w->text = g_string_new(NULL);
+	g_mime_parser_options_set_warning_callback(opts, parser_warning, w);
+	message = g_mime_parser_construct_message(parser, opts);
+	g_mime_parser_options_free(opts);
+	g_object_unref(parser);
+	return message;
+}
+
 int
 mime_parse(const unsigned char *msg, size_t len, const struct limits *lim,
 	   struct mail **out, struct error *e)
 {
-	GMimeParserOptions *opts;
-	GMimeStream *stream;
-	GMimeParser *parser;
 	GMimeMessage *message;
 	GMimePartIter *it;
 	struct parser_warnings warnings = {NULL, 0, -1};
@@ -287,16 +304,7 @@ mime_parse(const unsigned char *msg, size_t len, const struct limits *lim,
 	*out = NULL;
 	if (mimescan_check(msg, len, lim, e) < 0)
 		return -1;
-	stream = g_mime_stream_mem_new_with_buffer((const char *)msg, len);
-	parser = g_mime_parser_new_with_stream(stream);
-	g_object_unref(stream);
-	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
-	opts = g_mime_parser_options_new();
-	warnings.text = g_string_new(NULL);
-	g_mime_parser_options_set_warning_callback(opts, parser_warning, &warnings);
-	message = g_mime_parser_construct_message(parser, opts);
-	g_mime_parser_options_free(opts);
-	g_object_unref(parser);
+	message = construct_message(msg, len, &warnings);
 	if (message == NULL) {
 		if (warnings.text->len > 0)
 			error_set(e, ERR_INPUT, "not a mail message (no headers could be read; GMime: %s)",
@@ -373,9 +381,6 @@ struct mail *
 mime_parse_headers(const unsigned char *msg, size_t len, const struct limits *lim)
 {
 	size_t end = len < lim->max_header_size ? len : lim->max_header_size;
-	GMimeStream *stream;
-	GMimeParser *parser;
-	GMimeParserOptions *opts;
 	GMimeMessage *message;
 	struct parser_warnings warnings = {NULL, 0, -1};
 	struct mail *m;
@@ -385,16 +390,7 @@ mime_parse_headers(const unsigned char *msg, size_t len, const struct limits *li
 			end = i + 1;
 			break;
 		}
-	stream = g_mime_stream_mem_new_with_buffer((const char *)msg, end);
-	parser = g_mime_parser_new_with_stream(stream);
-	g_object_unref(stream);
-	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
-	opts = g_mime_parser_options_new();
-	warnings.text = g_string_new(NULL);
-	g_mime_parser_options_set_warning_callback(opts, parser_warning, &warnings);
-	message = g_mime_parser_construct_message(parser, opts);
-	g_mime_parser_options_free(opts);
-	g_object_unref(parser);
+	message = construct_message(msg, end, &warnings);
 	g_string_free(warnings.text, TRUE);
 	if (message == NULL)
 		return NULL;
