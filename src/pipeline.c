@@ -91,6 +91,7 @@ struct pipeline_entry {
 	int attempt;
 	size_t bytes;
 	struct store_fallback fb; /* what the database refused of it as data, kept as rejected instead */
+	size_t n_refused;         /* fb.refused's length (the delivery may be freed before the entry) */
 	struct store_result res;
 	struct pipeline_entry *next;
 };
@@ -162,9 +163,8 @@ pipeline_delivery_bytes(const struct delivery *d)
 static void
 pipeline_entry_free(struct pipeline_entry *entry)
 {
-	if (entry->fb.refused != NULL)
-		for (size_t i = 0; i < entry->d->n_reports; i++)
-			free(entry->fb.refused[i]);
+	for (size_t i = 0; i < entry->n_refused; i++)
+		free(entry->fb.refused[i]);
 	free(entry->fb.refused);
 	free(entry);
 }
@@ -403,8 +403,10 @@ pipeline_fall_back(struct pipeline_entry *entry, const struct store_step *step, 
 	const struct delivery *d = entry->d;
 
 	if (step->kind == STORE_STEP_REPORT && step->report < d->n_reports) {
-		if (entry->fb.refused == NULL)
+		if (entry->fb.refused == NULL) {
 			entry->fb.refused = xcalloc(d->n_reports, sizeof *entry->fb.refused);
+			entry->n_refused = d->n_reports;
+		}
 		if (entry->fb.refused[step->report] != NULL)
 			return false;
 		entry->fb.refused[step->report] = xasprintf("database refused the report: %s", err->msg);
