@@ -51,6 +51,11 @@ static const char sql_months[] = "SELECT m::text FROM tlsrpt.partition_expired($
 static const char sql_month_drop[] = "SELECT reports, policies, failures FROM tlsrpt.partition_drop($1::date)";
 /* and the months ahead, as --init-db makes them (this runs daily from cron) */
 static const char sql_months_ahead[] = "SELECT tlsrpt.partition_create((now() AT TIME ZONE 'UTC')::date)";
+/* autovacuum never analyzes a partitioned table itself (only its partitions):
+ * without statistics on the parents the planner takes them for large and the
+ * views' plans go wrong (seconds instead of milliseconds); the daily purge does it */
+static const char sql_analyze[] = "DO $a$ BEGIN IF tlsrpt.partitioned() THEN"
+				  " ANALYZE tlsrpt.report, tlsrpt.policy, tlsrpt.failure; END IF; END $a$";
 
 static int
 exec_cmd(PGconn *conn, const char *sql, const char *what, struct error *e)
@@ -208,7 +213,7 @@ purge_older_than(const struct config *cfg, unsigned days, unsigned batch, struct
 		goto out;
 	}
 	PQclear(r);
-	if (exec_cmd(conn, "COMMIT", "COMMIT", e) < 0)
+	if (exec_cmd(conn, "COMMIT", "COMMIT", e) < 0 || exec_cmd(conn, sql_analyze, "analyzing the partitioned tables", e) < 0)
 		goto out;
 	log_info("purged: reports=%lld policies=%lld failures=%lld rejected=%lld older than %u days (before %s)",
 		 res->reports, res->policies, res->failures, res->rejected, days, res->cutoff);
