@@ -44,6 +44,9 @@ static const char usage_text[] =
 	"  -o, --set=KEY=VALUE      set a configuration key, as in the file\n"
 	"      --init-db            create or upgrade schema tlsrpt, store the policy\n"
 	"                           file of published_sts_policy (if set), then exit\n"
+	"      --partitioned        with --init-db on an empty database: report,\n"
+	"                           policy and failure partitioned by month (their\n"
+	"                           end), old months dropped whole by the purge\n"
 	"      --grant=ROLE         with --init-db: let ROLE insert and select in\n"
 	"                           schema tlsrpt, and nothing more\n"
 	"      --grant-reader=ROLE  with --init-db: let ROLE (Grafana, an analyst) read\n"
@@ -90,6 +93,7 @@ struct main_options {
 	bool verbose;
 	const char *grant_role;  /* --grant */
 	const char *grant_reader_role; /* --grant-reader */
+	bool partitioned;              /* --partitioned */
 	const char *domain;      /* --summary --domain */
 	bool authenticated_only; /* --summary --authenticated */
 	unsigned days;           /* --summary --days, 0: the default */
@@ -145,7 +149,7 @@ static const struct {
 } main_modifier_groups[] = {{MAIN_GRANT, 0}, {MAIN_SUMMARY_SCOPE, 1}, {MAIN_REPROCESS_SCOPE, 2}};
 
 static const char *const main_rules[] = {
-	"--init-db, --dry-run and -n go alone; --grant and --grant-reader go with --init-db",
+	"--init-db, --dry-run and -n go alone; --partitioned, --grant and --grant-reader go with --init-db",
 	"--summary and --purge-older-than go alone; --days, --domain and --authenticated go with --summary",
 	"--reprocess and --metrics go alone; --since and --reason go with --reprocess",
 };
@@ -205,6 +209,7 @@ static const struct option main_longopts[] = {
 	{"config", required_argument, NULL, 'c'},
 	{"set", required_argument, NULL, 'o'},
 	{"init-db", no_argument, NULL, 'I'},
+	{"partitioned", no_argument, NULL, 'K'},
 	{"grant", required_argument, NULL, 'G'},
 	{"grant-reader", required_argument, NULL, 'R'},
 	{"dry-run", no_argument, NULL, 'D'},
@@ -233,6 +238,7 @@ main_option(struct main_options *o, int opt, int argc, char **argv)
 	case 'c': o->config_path = optarg; break;
 	case 'o': o->overrides[o->n_overrides++] = optarg; break;
 	case 'I': o->modes |= 1u << MAIN_INIT_DB; break;
+	case 'K': o->partitioned = true; o->modifiers |= MAIN_GRANT; break;
 	case 'G': o->grant_role = optarg; o->modifiers |= MAIN_GRANT; break;
 	case 'R': o->grant_reader_role = optarg; o->modifiers |= MAIN_GRANT; break;
 	case 'D': o->modes |= 1u << MAIN_DRY_RUN; break;
@@ -332,7 +338,7 @@ main_files(struct main_options *o)
 static int
 main_init_db(struct main_options *o)
 {
-	return schema_command_init(&o->cfg, o->grant_role, o->grant_reader_role);
+	return schema_command_init(&o->cfg, o->partitioned, o->grant_role, o->grant_reader_role);
 }
 
 static int

@@ -58,15 +58,99 @@ schema_version_in_db(PGconn *conn, int *version, struct error *e)
 	return 0;
 }
 
+/* --init-db --partitioned on an empty database (doc/scaling.md, "Big tables:
+ * monthly partitions"): the same migrations, with report, policy and failure
+ * created partitioned by month. PostgreSQL wants the partition key in every
+ * unique key and foreign key of a partitioned table, so the three tables carry
+ * period_month (tlsrpt.period_month(date_end), migration 9: the UTC month of
+ * the report's end, '-infinity' when it has none, a child row its report's),
+ * their primary keys are (id, period_month), policy and failure reference
+ * (report|policy, period_month), and the report identity includes it (a
+ * function of date_end, which it holds already: the same report always falls
+ * in the same month, so the identity stays unique across partitions). The
+ * rest of every migration is the same text: only these lines differ, each
+ * found exactly once (or --init-db stops: a bug). failure_fact (migration 5)
+ * keeps no foreign key to failure: a purge deletes its rows itself. */
+static const struct schema_partitioned_edit {
+	int migration;
+	const char *from, *to;
+} schema_partitioned_edits[] = {
+	{1, "    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n",
+	 "    id                bigint GENERATED ALWAYS AS IDENTITY,\n"
+	 "    period_month      date NOT NULL,\n"},
+	{1, "        (organization_name, report_id, date_start, date_end, content_key)\n);\n",
+	 "        (organization_name, report_id, date_start, date_end, content_key, period_month),\n"
+	 "    PRIMARY KEY (id, period_month)\n"
+	 ") PARTITION BY RANGE (period_month);\n"
+	 "CREATE TABLE tlsrpt.report_default PARTITION OF tlsrpt.report DEFAULT;\n"},
+	{1, "    id                             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+	    "    report                         bigint NOT NULL REFERENCES tlsrpt.report (id) ON DELETE CASCADE,\n",
+	 "    id                             bigint GENERATED ALWAYS AS IDENTITY,\n"
+	 "    period_month                   date NOT NULL,\n"
+	 "    report                         bigint NOT NULL,\n"},
+	{1, "    total_failure_session_count    bigint\n);\n",
+	 "    total_failure_session_count    bigint,\n"
+	 "    PRIMARY KEY (id, period_month),\n"
+	 "    FOREIGN KEY (report, period_month) REFERENCES tlsrpt.report (id, period_month) ON DELETE CASCADE\n"
+	 ") PARTITION BY RANGE (period_month);\n"
+	 "CREATE TABLE tlsrpt.policy_default PARTITION OF tlsrpt.policy DEFAULT;\n"},
+	{1, "    id                     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+	    "    policy                 bigint NOT NULL REFERENCES tlsrpt.policy (id) ON DELETE CASCADE,\n",
+	 "    id                     bigint GENERATED ALWAYS AS IDENTITY,\n"
+	 "    period_month           date NOT NULL,\n"
+	 "    policy                 bigint NOT NULL,\n"},
+	{1, "    failure_reason_code    text\n);\n",
+	 "    failure_reason_code    text,\n"
+	 "    PRIMARY KEY (id, period_month),\n"
+	 "    FOREIGN KEY (policy, period_month) REFERENCES tlsrpt.policy (id, period_month) ON DELETE CASCADE\n"
+	 ") PARTITION BY RANGE (period_month);\n"
+	 "CREATE TABLE tlsrpt.failure_default PARTITION OF tlsrpt.failure DEFAULT;\n"},
+	{5, "    failure               bigint PRIMARY KEY REFERENCES tlsrpt.failure (id) ON DELETE CASCADE,\n",
+	 "    failure               bigint PRIMARY KEY,\n"},
+	{6, "(organization_name, report_id, date_start, date_end, content_key, sender);\n",
+	 "(organization_name, report_id, date_start, date_end, content_key, sender, period_month);\n"},
+};
+
+/* Migration v's text, edited for a partitioned schema: a new string. */
+static char *
+schema_partitioned_text(int v, struct error *e)
+{
+	char *text = xstrdup(schema_migrations[v - 1]);
+
+	for (size_t i = 0; i < sizeof schema_partitioned_edits / sizeof schema_partitioned_edits[0]; i++) {
+		const struct schema_partitioned_edit *ed = &schema_partitioned_edits[i];
+		char *at, *next;
+
+		if (ed->migration != v)
+			continue;
+		at = strstr(text, ed->from);
+		if (at == NULL || strstr(at + 1, ed->from) != NULL) {
+			error_set(e, ERR_BUG, "migration %d: the line to partition is not there once: %.40s", v, ed->from);
+			free(text);
+			return NULL;
+		}
+		next = xasprintf("%.*s%s%s", (int)(at - text), text, ed->to, at + strlen(ed->from));
+		free(text);
+		text = next;
+	}
+	return text;
+}
+
 static int
-schema_apply(PGconn *conn, int v, struct error *e)
+schema_apply(PGconn *conn, int v, bool partitioned, struct error *e)
 {
 	char vtext[16], what[64];
 	const char *params[1] = {vtext};
 	PGresult *res;
+	char *edited = NULL;
+	int rc;
 
 	snprintf(what, sizeof what, "schema migration %d", v);
-	if (schema_exec(conn, schema_migrations[v - 1], what, e) < 0)
+	if (partitioned && (edited = schema_partitioned_text(v, e)) == NULL)
+		return -1;
+	rc = schema_exec(conn, edited ? edited : schema_migrations[v - 1], what, e);
+	free(edited);
+	if (rc < 0)
 		return -1;
 	snprintf(vtext, sizeof vtext, "%d", v);
 	res = PQexecParams(conn, "INSERT INTO tlsrpt.schema_version (version) VALUES ($1::integer)", 1, NULL, params,
@@ -97,10 +181,34 @@ schema_check_encoding(PGconn *conn, struct error *e)
 	return -1;
 }
 
+/* Whether tlsrpt.report is a partitioned table (--init-db --partitioned made it). */
+static int
+schema_is_partitioned(PGconn *conn, bool *out, struct error *e)
+{
+	PGresult *res = PQexec(conn, "SELECT coalesce((SELECT relkind = 'p' FROM pg_class"
+				     " WHERE oid = to_regclass('tlsrpt.report')), false)");
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pgconn_failed(conn, res, "reading the schema", e);
+		PQclear(res);
+		return -1;
+	}
+	*out = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return 0;
+}
+
 int
 schema_init(PGconn *conn, int *version_out, struct error *e)
 {
+	return schema_init_partitioned(conn, false, version_out, e);
+}
+
+int
+schema_init_partitioned(PGconn *conn, bool partitioned, int *version_out, struct error *e)
+{
 	int version = 0;
+	bool is_partitioned = false;
 
 	if (schema_check_encoding(conn, e) < 0)
 		return -1;
@@ -117,9 +225,22 @@ schema_init(PGconn *conn, int *version_out, struct error *e)
 			  version, SCHEMA_N_MIGRATIONS);
 		goto fail;
 	}
+	if (schema_is_partitioned(conn, &is_partitioned, e) < 0)
+		goto fail;
+	/* the tables say how they were made; only a new schema can be made partitioned */
+	if (partitioned && version > 0 && !is_partitioned) {
+		error_set(e, ERR_CONFIG, "schema tlsrpt exists (version %d) and its tables are not partitioned:"
+			  " --partitioned only creates a new schema (doc/scaling.md: create a new database with"
+			  " --init-db --partitioned and copy the rows over)", version);
+		goto fail;
+	}
 	for (int v = version + 1; v <= SCHEMA_N_MIGRATIONS; v++)
-		if (schema_apply(conn, v, e) < 0)
+		if (schema_apply(conn, v, partitioned && version == 0, e) < 0)
 			goto fail;
+	/* the months ahead (and the one before): every --init-db and purge makes the missing ones */
+	if (schema_exec(conn, "SELECT tlsrpt.partition_create((now() AT TIME ZONE 'UTC')::date - 31)",
+			"creating partitions", e) < 0)
+		goto fail;
 	if (schema_exec(conn, "COMMIT", "COMMIT", e) < 0)
 		goto fail;
 	*version_out = SCHEMA_N_MIGRATIONS;
@@ -309,7 +430,8 @@ out:
 }
 
 int
-schema_command_init(const struct config *cfg, const char *grant_role, const char *grant_reader_role)
+schema_command_init(const struct config *cfg, bool partitioned, const char *grant_role,
+		    const char *grant_reader_role)
 {
 	struct error e = {ERR_NONE, ""};
 	PGconn *conn;
@@ -318,7 +440,7 @@ schema_command_init(const struct config *cfg, const char *grant_role, const char
 	alarm(cfg->deadline);
 	if ((conn = pgconn_open(cfg, &e)) == NULL)
 		return exits_fail(ERR_CONFIG, "%s", e.msg);
-	if (schema_init(conn, &version, &e) < 0) {
+	if (schema_init_partitioned(conn, partitioned, &version, &e) < 0) {
 		status = exits_fail_error(&e);
 		goto out;
 	}

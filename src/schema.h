@@ -5,12 +5,16 @@
 #define TLSRPT_SCHEMA_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 
 #include "config.h"
 #include "status.h"
 
 /* Creates or upgrades schema tlsrpt; harmless to repeat. */
 int schema_init(PGconn *conn, int *version_out, struct error *e);
+/* The same; partitioned: a new schema gets report, policy and failure
+ * partitioned by month (an existing plain one is refused: ERR_CONFIG). */
+int schema_init_partitioned(PGconn *conn, bool partitioned, int *version_out, struct error *e);
 /* Lets role (a name, quoted here) use schema tlsrpt: USAGE, SELECT and INSERT, nothing more. */
 int schema_grant_writer(PGconn *conn, const char *role, struct error *e);
 /* ERR_CONFIG when the schema is missing or older than this program. */
@@ -25,7 +29,8 @@ int schema_grant_reader(PGconn *conn, const char *role, struct error *e);
  * none) into tlsrpt.published_sts_policy; ERR_CONFIG when it cannot be read
  * or is not a policy. --init-db calls it. */
 int schema_set_published_policy(PGconn *conn, const char *path, struct error *e);
-int schema_command_init(const struct config *cfg, const char *grant_role, const char *grant_reader_role);
+int schema_command_init(const struct config *cfg, bool partitioned, const char *grant_role,
+			const char *grant_reader_role);
 /* -n: the configuration and the database, schema version included. */
 int schema_command_check(const struct config *cfg);
 

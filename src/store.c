@@ -158,27 +158,32 @@ store_report_sql(void)
 			pos_param = (int)c + 1;
 	buf_puts(&sql, "WITH r AS (INSERT INTO tlsrpt.report (");
 	store_sql_level(&sql, STORE_PER_REPORT, "n");
-	buf_puts(&sql, ", shadowed) SELECT ");
+	buf_puts(&sql, ", shadowed, period_month) SELECT ");
 	store_sql_level(&sql, STORE_PER_REPORT, "v");
-	buf_puts(&sql, ", c.shadowed FROM tlsrpt.report_claim(");
+	/* the partition key (migration 9): the month of date_end; policies and failures take their report's */
+	for (size_t c = 0; c < STORE_N_COLUMNS; c++)
+		if (store_columns[c].level == STORE_PER_REPORT && strcmp(store_columns[c].name, "date_end") == 0)
+			buf_printf(&sql, ", c.shadowed, tlsrpt.period_month($%d::%s)", store_param_number(c),
+				   store_columns[c].type);
+	buf_puts(&sql, " FROM tlsrpt.report_claim(");
 	for (size_t a = 0; a < sizeof store_claim_args / sizeof store_claim_args[0]; a++)
 		for (size_t c = 0; c < STORE_N_COLUMNS; c++)
 			if (store_columns[c].level == STORE_PER_REPORT && strcmp(store_columns[c].name, store_claim_args[a]) == 0)
 				buf_printf(&sql, "%s$%d::%s", a ? ", " : "", store_param_number(c), store_columns[c].type);
-	buf_puts(&sql, ") AS c(shadowed) WHERE c.shadowed IS NOT NULL ON CONFLICT ON CONSTRAINT report_identity DO NOTHING RETURNING id),"
-		       " p AS (INSERT INTO tlsrpt.policy (report, ");
+	buf_puts(&sql, ") AS c(shadowed) WHERE c.shadowed IS NOT NULL ON CONFLICT ON CONSTRAINT report_identity DO NOTHING RETURNING id, period_month),"
+		       " p AS (INSERT INTO tlsrpt.policy (report, period_month, ");
 	store_sql_level(&sql, STORE_PER_POLICY, "n");
-	buf_puts(&sql, ") SELECT r.id, ");
+	buf_puts(&sql, ") SELECT r.id, r.period_month, ");
 	store_sql_level(&sql, STORE_PER_POLICY, "x");
 	buf_puts(&sql, " FROM r, unnest(");
 	store_sql_level(&sql, STORE_PER_POLICY, "a");
 	buf_puts(&sql, ") WITH ORDINALITY AS x(");
 	store_sql_level(&sql, STORE_PER_POLICY, "c");
-	buf_puts(&sql, ", n) ORDER BY x.n RETURNING id),"
-		       " pn AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM p),"
-		       " f AS (INSERT INTO tlsrpt.failure (policy, ");
+	buf_puts(&sql, ", n) ORDER BY x.n RETURNING id, period_month),"
+		       " pn AS (SELECT id, period_month, row_number() OVER (ORDER BY id) AS n FROM p),"
+		       " f AS (INSERT INTO tlsrpt.failure (policy, period_month, ");
 	store_sql_level(&sql, STORE_PER_FAILURE, "n");
-	buf_puts(&sql, ") SELECT pn.id, ");
+	buf_puts(&sql, ") SELECT pn.id, pn.period_month, ");
 	store_sql_level(&sql, STORE_PER_FAILURE, "y");
 	buf_printf(&sql, " FROM unnest($%d::bigint[], ", pos_param);
 	store_sql_level(&sql, STORE_PER_FAILURE, "a");

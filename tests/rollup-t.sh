@@ -91,10 +91,10 @@ vreport "Slow Sender" slow-1 1 "$(vsts example.org enforce 604800 mx1.example.or
 vreport "Quick Sender" quick-1 1 "$(vsts example.org enforce 604800 mx1.example.org 11 0)" >"$W/more/quick.json"
 psql -X -q -v ON_ERROR_STOP=1 >"$W/slow.out" 2>&1 <<SQL &
 BEGIN;
-INSERT INTO tlsrpt.report (organization_name, report_id, date_start, date_end, raw)
-VALUES ('Slow Sender', 'slow-1', '$(vday 1)T00:00:00Z', '$(vday 1)T23:59:59Z', '{}');
-INSERT INTO tlsrpt.policy (report, policy_type, policy_domain, total_successful_session_count, total_failure_session_count)
-SELECT max(id), 'sts', 'example.org', 77, 0 FROM tlsrpt.report WHERE report_id = 'slow-1';
+INSERT INTO tlsrpt.report (organization_name, report_id, date_start, date_end, raw, period_month)
+VALUES ('Slow Sender', 'slow-1', '$(vday 1)T00:00:00Z', '$(vday 1)T23:59:59Z', '{}', tlsrpt.period_month('$(vday 1)T23:59:59Z'));
+INSERT INTO tlsrpt.policy (report, period_month, policy_type, policy_domain, total_successful_session_count, total_failure_session_count)
+SELECT max(id), tlsrpt.period_month('$(vday 1)T23:59:59Z'), 'sts', 'example.org', 77, 0 FROM tlsrpt.report WHERE report_id = 'slow-1';
 SELECT pg_sleep(4);
 COMMIT;
 SQL

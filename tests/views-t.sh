@@ -263,14 +263,16 @@ ingest_noin --purge-older-than 365
 is "$(cat "$W/out" | cut -d' ' -f1-5)" "purged reports=0 policies=0 failures=0 rejected=0" "--purge-older-than again: nothing left to purge"
 
 # batches: more than one transaction's worth; a report without date_end goes by received_at
-q "INSERT INTO tlsrpt.report (organization_name, report_id, date_start, date_end, raw)
-   SELECT 'Bulk', 'bulk-' || g, now() - interval '500 days', now() - interval '499 days', '{}'
+# (period_month: the partition key, migration 9, as a delivery fills it; TLSRPT_TEST_PARTITIONED=1 needs it)
+q "INSERT INTO tlsrpt.report (organization_name, report_id, date_start, date_end, raw, period_month)
+   SELECT 'Bulk', 'bulk-' || g, now() - interval '500 days', now() - interval '499 days', '{}',
+          tlsrpt.period_month(now() - interval '499 days')
    FROM generate_series(1, 2345) g;
-   INSERT INTO tlsrpt.policy (report, policy_type, policy_domain)
-   SELECT id, 'sts', 'bulk.example' FROM tlsrpt.report WHERE organization_name = 'Bulk';
-   INSERT INTO tlsrpt.report (organization_name, report_id, received_at, raw)
-   VALUES ('Undated', 'undated-old', now() - interval '40 days', '{}'),
-          ('Undated', 'undated-new', now() - interval '20 days', '{}')" >/dev/null
+   INSERT INTO tlsrpt.policy (report, period_month, policy_type, policy_domain)
+   SELECT id, period_month, 'sts', 'bulk.example' FROM tlsrpt.report WHERE organization_name = 'Bulk';
+   INSERT INTO tlsrpt.report (organization_name, report_id, received_at, raw, period_month)
+   VALUES ('Undated', 'undated-old', now() - interval '40 days', '{}', '-infinity'),
+          ('Undated', 'undated-new', now() - interval '20 days', '{}', '-infinity')" >/dev/null
 ingest_noin --purge-older-than 30
 expect_quiet "--purge-older-than 30 with 2345 + 1 old reports"
 like "$(cat "$W/out")" "^purged reports=2346 policies=2345 failures=0 rejected=0 " "--purge-older-than 30: all of them, in batches"

@@ -1,6 +1,7 @@
 # common.sh - the program and its helpers, for every shell test (init.sh sources it).
 #
 #   BIN, DATA (tests/data/integration), W (a scratch directory, removed at exit)
+#   BIN_PROGRAM           the program (BIN is a wrapper when TLSRPT_TEST_PARTITIONED=1)
 #   ingest FILE ARGS...   cat FILE | tlsrpt-ingest ARGS...  (stdin is a pipe);
 #                         sets $rc, $W/out, $W/err
 #   ingest_noin ARGS...   tlsrpt-ingest ARGS... </dev/null
@@ -41,6 +42,27 @@ fi
 W=$(mktemp -d "${TMPDIR:-/tmp}/tlsrpt-t.XXXXXX") || bail "mktemp failed"
 chmod 755 "$W"
 atexit 'rm -rf "$W"'
+
+# TLSRPT_TEST_PARTITIONED=1 (make check-partitioned): every --init-db a test
+# runs makes the partitioned schema (--init-db --partitioned), so that every
+# test runs on it too. BIN is then a wrapper that adds --partitioned to an
+# --init-db while TLSRPT_TEST_PARTITIONED is 1 (a test upgrading a plain
+# schema of an older version sets it to 0 for that run); BIN_PROGRAM is the
+# program itself.
+BIN_PROGRAM=$BIN
+if [ "${TLSRPT_TEST_PARTITIONED:-0}" = 1 ]; then
+	cat >"$W/tlsrpt-ingest" <<EOF_WRAPPER
+#!/bin/sh
+if [ "\${TLSRPT_TEST_PARTITIONED:-0}" = 1 ]; then
+	for a; do
+		case \$a in --init-db) exec "$BIN_PROGRAM" --partitioned "\$@" ;; esac
+	done
+fi
+exec "$BIN_PROGRAM" "\$@"
+EOF_WRAPPER
+	chmod 755 "$W/tlsrpt-ingest"
+	BIN=$W/tlsrpt-ingest
+fi
 
 _timeout=()
 command -v timeout >/dev/null 2>&1 && _timeout=(timeout -k 5 "$TEST_CMD_TIMEOUT")
