@@ -68,11 +68,21 @@ pgconn_values(const struct config *cfg, char *timeout, size_t timeout_size, cons
 	values[4] = NULL;
 }
 
+/* A connection that failed: libpq's reason, on one line, as a temporary error. */
+static void
+pgconn_unavailable(PGconn *conn, struct error *e)
+{
+	char msg[400];
+
+	one_line(msg, sizeof msg, PQerrorMessage(conn));
+	error_set(e, ERR_TEMP, "database unavailable: %s", msg);
+}
+
 PGconn *
 pgconn_open(const struct config *cfg, struct error *e)
 {
 	const char *values[5];
-	char timeout[16], msg[400];
+	char timeout[16];
 	PGconn *conn;
 
 	pgconn_values(cfg, timeout, sizeof timeout, values);
@@ -82,8 +92,7 @@ pgconn_open(const struct config *cfg, struct error *e)
 		return NULL;
 	}
 	if (PQstatus(conn) != CONNECTION_OK) {
-		one_line(msg, sizeof msg, PQerrorMessage(conn));
-		error_set(e, ERR_TEMP, "database unavailable: %s", msg);
+		pgconn_unavailable(conn, e);
 		PQfinish(conn);
 		return NULL;
 	}
@@ -98,7 +107,7 @@ PGconn *
 pgconn_start(const struct config *cfg, struct error *e)
 {
 	const char *values[5];
-	char timeout[16], msg[400];
+	char timeout[16];
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	PGconn *conn;
 
@@ -117,8 +126,7 @@ pgconn_start(const struct config *cfg, struct error *e)
 		st = PQconnectPoll(conn);
 	}
 	if (PQstatus(conn) == CONNECTION_BAD) {
-		one_line(msg, sizeof msg, PQerrorMessage(conn));
-		error_set(e, ERR_TEMP, "database unavailable: %s", msg);
+		pgconn_unavailable(conn, e);
 		PQfinish(conn);
 		return NULL;
 	}
@@ -130,7 +138,6 @@ int
 pgconn_complete(PGconn *conn, const struct config *cfg, struct error *e)
 {
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	char msg[400];
 
 	while (PQstatus(conn) != CONNECTION_OK && PQstatus(conn) != CONNECTION_BAD) {
 		struct pollfd pfd = {PQsocket(conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0};
@@ -146,8 +153,7 @@ pgconn_complete(PGconn *conn, const struct config *cfg, struct error *e)
 			break;
 	}
 	if (PQstatus(conn) != CONNECTION_OK) {
-		one_line(msg, sizeof msg, PQerrorMessage(conn));
-		error_set(e, ERR_TEMP, "database unavailable: %s", msg);
+		pgconn_unavailable(conn, e);
 		return -1;
 	}
 	return 0;
