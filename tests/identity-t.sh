@@ -124,8 +124,8 @@ same_as_plain() {
 	for v in daily_domain failure_daily latest_report top_sending_ip sts_policy_daily sts_policy_history \
 		reporter_ledger sts_reporter_daily; do
 		is "$(q "SELECT count(*) FROM ((SELECT * FROM tlsrpt.$v EXCEPT ALL SELECT * FROM tlsrpt.${v}_plain)
-		         UNION ALL (SELECT * FROM tlsrpt.${v}_plain EXCEPT ALL SELECT * FROM tlsrpt.$v)) x"
-		     -c "SET datestyle = ISO")" 0 "$1: $v = ${v}_plain"
+		         UNION ALL (SELECT * FROM tlsrpt.${v}_plain EXCEPT ALL SELECT * FROM tlsrpt.$v)) x")" \
+			0 "$1: $v = ${v}_plain"
 	done
 	is "$(q "SELECT count(*) FROM ((SELECT * FROM tlsrpt.alert_critical_failure() EXCEPT ALL
 	                                SELECT * FROM tlsrpt.alert_critical_failure_plain())
