@@ -402,7 +402,7 @@ pipeline_fall_back(struct pipeline_entry *entry, const struct store_step *step, 
 {
 	const struct delivery *d = entry->d;
 
-	if (step->kind == STORE_STEP_REPORT && step->report < d->n_reports) {
+	if ((step->kind == STORE_STEP_REPORT || step->kind == STORE_STEP_LOCK) && step->report < d->n_reports) {
 		if (entry->fb.refused == NULL) {
 			entry->fb.refused = xcalloc(d->n_reports, sizeof *entry->fb.refused);
 			entry->n_refused = d->n_reports;

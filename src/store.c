@@ -108,6 +108,10 @@ static const char *const store_claim_args[] = {
 	"organization_name", "report_id", "date_start", "date_end", "raw", "dkim_result", "dkim_aligned",
 	"dkim_domain", "source", "client_addr", "submitter",
 };
+/* The first four are the identity whose advisory lock the statement before
+ * the report statement takes (store_sql_lock). */
+#define STORE_LOCK_ARGS 4
+
 /* One parameter per column, and the policy position of each failure row. */
 #define STORE_REPORT_PARAMS ((int)STORE_N_COLUMNS + 1)
 
@@ -117,6 +121,20 @@ static int
 store_param_number(size_t c)
 {
 	return (int)c + 1 + (store_columns[c].level == STORE_PER_FAILURE);
+}
+
+/* "$n::type" of claim argument a, in a static buffer. */
+static const char *
+store_claim_param(size_t a)
+{
+	static char text[64];
+
+	for (size_t c = 0; c < STORE_N_COLUMNS; c++)
+		if (store_columns[c].level == STORE_PER_REPORT && strcmp(store_columns[c].name, store_claim_args[a]) == 0) {
+			snprintf(text, sizeof text, "$%d::%s", store_param_number(c), store_columns[c].type);
+			return text;
+		}
+	abort(); /* a name missing from store_columns */
 }
 
 static void
@@ -165,12 +183,18 @@ store_report_sql(void)
 		if (store_columns[c].level == STORE_PER_REPORT && strcmp(store_columns[c].name, "date_end") == 0)
 			buf_printf(&sql, ", c.shadowed, tlsrpt.period_month($%d::%s)", store_param_number(c),
 				   store_columns[c].type);
-	buf_puts(&sql, " FROM tlsrpt.report_claim(");
+	/* the common case without PL/pgSQL (migration 10): under the lock the
+	 * statement before took, no copy stored yet of a complete identity */
+	buf_puts(&sql, " FROM (SELECT CASE WHEN ");
+	for (size_t a = 0; a < STORE_LOCK_ARGS; a++)
+		buf_printf(&sql, "%s IS NOT NULL AND ", store_claim_param(a));
+	buf_puts(&sql, "NOT EXISTS (SELECT FROM tlsrpt.report x WHERE x.content_key IS NULL");
+	for (size_t a = 0; a < STORE_LOCK_ARGS; a++)
+		buf_printf(&sql, " AND x.%s = %s", store_claim_args[a], store_claim_param(a));
+	buf_puts(&sql, ") THEN false ELSE tlsrpt.report_claim(");
 	for (size_t a = 0; a < sizeof store_claim_args / sizeof store_claim_args[0]; a++)
-		for (size_t c = 0; c < STORE_N_COLUMNS; c++)
-			if (store_columns[c].level == STORE_PER_REPORT && strcmp(store_columns[c].name, store_claim_args[a]) == 0)
-				buf_printf(&sql, "%s$%d::%s", a ? ", " : "", store_param_number(c), store_columns[c].type);
-	buf_puts(&sql, ") AS c(shadowed) WHERE c.shadowed IS NOT NULL ON CONFLICT ON CONSTRAINT report_identity DO NOTHING RETURNING id, period_month),"
+		buf_printf(&sql, "%s%s", a ? ", " : "", store_claim_param(a));
+	buf_puts(&sql, ") END) AS c(shadowed) WHERE c.shadowed IS NOT NULL ON CONFLICT ON CONSTRAINT report_identity DO NOTHING RETURNING id, period_month),"
 		       " p AS (INSERT INTO tlsrpt.policy (report, period_month, ");
 	store_sql_level(&sql, STORE_PER_POLICY, "n");
 	buf_puts(&sql, ") SELECT r.id, r.period_month, ");
@@ -427,6 +451,32 @@ store_send_prepare_report(struct store *s, struct error *e)
 	return -1;
 }
 
+/* Before each report statement, in a statement of its own (migration 10):
+ * the identity's advisory lock, held until COMMIT, so that the report
+ * statement, which starts after it, sees every copy of the report committed
+ * before it (copies arriving at the same time take turns). */
+static const char store_sql_lock[] = "SELECT pg_advisory_xact_lock(8460, tlsrpt.report_lock_key($1::text, $2::text,"
+				     " $3::timestamptz, $4::timestamptz))";
+
+static int
+store_send_lock(struct store *s, const struct delivery *d, const struct found_report *fr,
+		const struct store_via *via, enum pg_failure *kind, struct error *e)
+{
+	struct store_row row = {{fr->report, fr, d, &d->origin, via, NULL, NULL}};
+	const char *values[STORE_LOCK_ARGS] = {0};
+	char *owned[STORE_LOCK_ARGS] = {0};
+	int rc;
+
+	for (size_t a = 0; a < STORE_LOCK_ARGS; a++)
+		for (size_t c = 0; c < STORE_N_COLUMNS; c++)
+			if (store_columns[c].level == STORE_PER_REPORT && strcmp(store_columns[c].name, store_claim_args[a]) == 0)
+				values[a] = store_value(&store_columns[c], &row, &owned[a]);
+	rc = store_send_params(s, store_sql_lock, STORE_LOCK_ARGS, values, NULL, NULL, "storing a report", kind, e);
+	for (size_t a = 0; a < STORE_LOCK_ARGS; a++)
+		free(owned[a]);
+	return rc;
+}
+
 /* stmt: the name the report statement is prepared under, NULL to send its text. */
 static int
 store_send_report(struct store *s, const struct delivery *d, const struct found_report *fr,
@@ -568,7 +618,7 @@ store_report_as_rejection(const struct store *s, const struct found_report *fr, 
 size_t
 store_delivery_steps(const struct delivery *d)
 {
-	return d->n_reports + d->n_rejections + (d->rejected_id != 0);
+	return 2 * d->n_reports + d->n_rejections + (d->rejected_id != 0);
 }
 
 /* A reprocess: the rejected row a delivery was read from goes when reports
@@ -663,7 +713,10 @@ store_send_delivery(struct store *s, const struct delivery *d, const struct stor
 		const char *refused = fb != NULL && fb->refused != NULL ? fb->refused[i] : NULL;
 
 		if (refused == NULL) {
-			rc = store_send_report(s, d, &d->reports[i], via, stmt, kind, e);
+			rc = store_send_lock(s, d, &d->reports[i], via, kind, e);
+			steps[(*n)++] = (struct store_step){STORE_STEP_LOCK, "storing a report", i};
+			if (rc == 0)
+				rc = store_send_report(s, d, &d->reports[i], via, stmt, kind, e);
 			steps[(*n)++] = (struct store_step){STORE_STEP_REPORT, "storing a report", i};
 		} else {
 			struct rejection rj;

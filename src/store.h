@@ -49,6 +49,7 @@ PGconn *store_conn(const struct store *s);
 /* What each statement sent is, for reading its answer. */
 enum store_step_kind {
 	STORE_STEP_PLAIN,    /* BEGIN, the timeouts */
+	STORE_STEP_LOCK,     /* the lock before a report's statement (its report's, as STORE_STEP_REPORT) */
 	STORE_STEP_REPORT,   /* a report: a row back when it is new */
 	STORE_STEP_REJECTED, /* a rejection: a row back when it is new */
 	STORE_STEP_COMMIT,
@@ -61,7 +62,7 @@ enum store_step_kind {
 struct store_step {
 	enum store_step_kind kind;
 	const char *what; /* for the error message */
-	size_t report;    /* STORE_STEP_REPORT: which of the delivery's reports */
+	size_t report;    /* STORE_STEP_REPORT and _LOCK: which of the delivery's reports */
 };
 
 /* What a delivery's statements fall back to after the database refused some
@@ -90,10 +91,10 @@ int store_send_timeouts(struct store *s, enum pg_failure *kind, struct error *e)
 /* The same with synchronous_commit off for the transaction (group commit). */
 int store_send_timeouts_group(struct store *s, enum pg_failure *kind, struct error *e);
 
-/* Sends a delivery's statements (after BEGIN and the timeouts): one
- * statement per report (fb, when not NULL: the reports the database refused
- * are kept as rejections instead, see struct store_fallback), one per
- * rejection. Every rejection's texts are mended (valid UTF-8) on the way.
+/* Sends a delivery's statements (after BEGIN and the timeouts): two per
+ * report, its identity's lock and the report statement (fb, when not NULL:
+ * the reports the database refused are kept as rejections instead, see
+ * struct store_fallback), one per rejection. Every rejection's texts are mended (valid UTF-8) on the way.
  * A reprocessed one (d->rejected_id) first deletes its rejected row when
  * reports came out of it and none was refused; else it only updates that
  * row's reason (to the first refusal's), and nothing else is stored.

@@ -276,6 +276,36 @@ is "$(q "SELECT count(*) || '/' || count(*) FILTER (WHERE NOT shadowed) FROM tls
 # + 700 + 100 sessions, + 100 failed, + 1 report
 is "$(dd)" "5410/500/7" "daily_domain: counted once"
 
+# A copy whose identity's lock another transaction holds waits for it, then
+# sees what that transaction stored (migration 10: the lock is a statement of
+# its own, before the report statement): here another sender's copy, stored
+# and committed while this one waited, so this one is shadowed. Without the
+# lock, or with the report statement's view taken before it, both would count.
+RID="${DAY}T00:00:30Z_example.org"
+report "$RID" 300 no >"$W/held.json"
+psql -X -q -v ON_ERROR_STOP=1 >"$W/held.out" 2>&1 <<SQL &
+BEGIN;
+SELECT pg_advisory_xact_lock(8460, tlsrpt.report_lock_key('Victim Reporter', '$RID', '${DAY}T00:00:00Z', '${DAY}T23:59:59Z'));
+INSERT INTO tlsrpt.report (organization_name, report_id, date_start, date_end, source, client_addr, raw, period_month)
+VALUES ('Victim Reporter', '$RID', '${DAY}T00:00:00Z', '${DAY}T23:59:59Z', 'https', '192.0.2.40', '{}',
+        tlsrpt.period_month('${DAY}T23:59:59Z'));
+SELECT pg_sleep(2);
+COMMIT;
+SQL
+held=$!
+for _ in $(seq 1 100); do
+	[ "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 8460 AND granted")" = 1 ] && break
+	sleep 0.05
+done
+env GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=POST CONTENT_TYPE=application/tlsrpt+json \
+	CONTENT_LENGTH="$(stat -c %s "$W/held.json")" REMOTE_ADDR=192.0.2.41 "$BIN" <"$W/held.json" >"$W/out" 2>&1
+rc=$?
+wait "$held"
+is "$rc/$(head -n 1 "$W/out" | tr -d '\r')" "0/Status: 201 Created" "a copy posted while its identity's lock is held"
+is "$(q "SELECT string_agg(sender || '/' || shadowed, ' ' ORDER BY id) FROM tlsrpt.report WHERE report_id = '$RID'")" \
+	"https:192.0.2.40/false https:192.0.2.41/true" \
+	"it waited for the lock and saw the copy committed meanwhile: it is shadowed"
+
 # ---------------------------------------------------------------- roles
 # the delivery's role (--init-db --grant) shadows what it must; a reader
 # (--grant-reader) cannot shadow anything through tlsrpt.report_claim()
