@@ -317,12 +317,16 @@ pipeline_send_prepare(struct pipeline *pl, struct pipeline_segment *seg, struct 
 	return rc;
 }
 
-/* The rest of a segment: entry's BEGIN, timeouts and statements. rc: how the head went. */
+/* The rest of a segment: entry's BEGIN, timeouts and statements (the
+ * timeouts with the first report's lock when it comes first and nothing is
+ * prepared before it). rc: how the head went. */
 static int
 pipeline_send_entry(struct pipeline *pl, struct pipeline_segment *seg, struct pipeline_entry *entry, int rc,
 		    struct error *err)
 {
 	enum pg_failure kind = PG_FAIL_TEMP;
+	enum store_timeouts timeouts = pl->group_commit ? STORE_TIMEOUTS_GROUP : STORE_TIMEOUTS_LOCAL;
+	bool prepare;
 
 	if (!pl->open_tx)
 		pl->held_since = now_ms();
@@ -334,15 +338,19 @@ pipeline_send_entry(struct pipeline *pl, struct pipeline_segment *seg, struct pi
 	if (rc == 0)
 		rc = store_send_plain(pl->store, "BEGIN", "BEGIN", &kind, err);
 	seg->steps[seg->n++] = (struct store_step){STORE_STEP_SETUP, "BEGIN", 0};
-	if (rc == 0) /* before the preparation, which may wait for a lock too */
-		rc = pl->group_commit ? store_send_timeouts_group(pl->store, &kind, err)
-				      : store_send_timeouts(pl->store, &kind, err);
-	seg->steps[seg->n++] = (struct store_step){STORE_STEP_PLAIN, "BEGIN", 0};
-	if (rc == 0 && pl->may_prepare && !pl->prepared && !pl->pooled && entry->d->n_reports > 0 &&
-	    entry->fb.refused == NULL)
+	prepare = pl->may_prepare && !pl->prepared && !pl->pooled && entry->d->n_reports > 0 && entry->fb.refused == NULL;
+	if (prepare || !store_delivery_locks_first(entry->d, &entry->fb)) {
+		/* before the preparation, which may wait for a lock too */
+		if (rc == 0)
+			rc = timeouts == STORE_TIMEOUTS_GROUP ? store_send_timeouts_group(pl->store, &kind, err)
+							      : store_send_timeouts(pl->store, &kind, err);
+		seg->steps[seg->n++] = (struct store_step){STORE_STEP_PLAIN, "BEGIN", 0};
+		timeouts = STORE_TIMEOUTS_SET;
+	}
+	if (rc == 0 && prepare)
 		rc = pipeline_send_prepare(pl, seg, err);
 	if (rc == 0)
-		rc = store_send_delivery(pl->store, entry->d, pl->via, &entry->fb,
+		rc = store_send_delivery(pl->store, entry->d, pl->via, &entry->fb, timeouts,
 					 pl->prepared || pl->pooled ? STORE_REPORT_STMT : NULL, seg->steps, &seg->n,
 					 &kind, err);
 	pl->open_tx = true;

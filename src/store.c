@@ -455,15 +455,27 @@ store_send_prepare_report(struct store *s, struct error *e)
  * the identity's advisory lock, held until COMMIT, so that the report
  * statement, which starts after it, sees every copy of the report committed
  * before it (copies arriving at the same time take turns). */
-static const char store_sql_lock[] = "SELECT pg_advisory_xact_lock(8460, tlsrpt.report_lock_key($1::text, $2::text,"
-				     " $3::timestamptz, $4::timestamptz))";
+#define STORE_LOCK_KEY "tlsrpt.report_lock_key($1::text, $2::text, $3::timestamptz, $4::timestamptz)"
+/* The lock, and the same setting the transaction's timeouts first (one
+ * statement instead of two; store_send_timeouts): the subquery, which has
+ * volatile functions, is evaluated before the lock is asked for. */
+static const char *const store_sql_lock[] = {
+	[STORE_TIMEOUTS_SET] = "SELECT pg_advisory_xact_lock(8460, " STORE_LOCK_KEY ")",
+	[STORE_TIMEOUTS_LOCAL] = "SELECT pg_advisory_xact_lock(8460, t.k) FROM (SELECT"
+				 " set_config('statement_timeout', $5, true) AS st, set_config('lock_timeout', $6, true) AS lt,"
+				 " " STORE_LOCK_KEY " AS k) AS t",
+	[STORE_TIMEOUTS_GROUP] = "SELECT pg_advisory_xact_lock(8460, t.k) FROM (SELECT"
+				 " set_config('statement_timeout', $5, true) AS st, set_config('lock_timeout', $6, true) AS lt,"
+				 " set_config('synchronous_commit', 'off', true) AS sc, " STORE_LOCK_KEY " AS k) AS t",
+};
 
 static int
 store_send_lock(struct store *s, const struct delivery *d, const struct found_report *fr,
-		const struct store_via *via, enum pg_failure *kind, struct error *e)
+		const struct store_via *via, enum store_timeouts timeouts, enum pg_failure *kind, struct error *e)
 {
 	struct store_row row = {{fr->report, fr, d, &d->origin, via, NULL, NULL}};
-	const char *values[STORE_LOCK_ARGS] = {0};
+	char st_text[16], lt_text[16];
+	const char *values[STORE_LOCK_ARGS + 2] = {0};
 	char *owned[STORE_LOCK_ARGS] = {0};
 	int rc;
 
@@ -471,10 +483,21 @@ store_send_lock(struct store *s, const struct delivery *d, const struct found_re
 		for (size_t c = 0; c < STORE_N_COLUMNS; c++)
 			if (store_columns[c].level == STORE_PER_REPORT && strcmp(store_columns[c].name, store_claim_args[a]) == 0)
 				values[a] = store_value(&store_columns[c], &row, &owned[a]);
-	rc = store_send_params(s, store_sql_lock, STORE_LOCK_ARGS, values, NULL, NULL, "storing a report", kind, e);
+	snprintf(st_text, sizeof st_text, "%us", s->statement_timeout);
+	snprintf(lt_text, sizeof lt_text, "%us", s->lock_timeout);
+	values[STORE_LOCK_ARGS] = st_text;
+	values[STORE_LOCK_ARGS + 1] = lt_text;
+	rc = store_send_params(s, store_sql_lock[timeouts], STORE_LOCK_ARGS + 2 * (timeouts != STORE_TIMEOUTS_SET),
+			       values, NULL, NULL, "storing a report", kind, e);
 	for (size_t a = 0; a < STORE_LOCK_ARGS; a++)
 		free(owned[a]);
 	return rc;
+}
+
+bool
+store_delivery_locks_first(const struct delivery *d, const struct store_fallback *fb)
+{
+	return d->rejected_id == 0 && d->n_reports > 0 && (fb == NULL || fb->refused == NULL || fb->refused[0] == NULL);
 }
 
 /* stmt: the name the report statement is prepared under, NULL to send its text. */
@@ -693,8 +716,8 @@ store_send_timeouts_group(struct store *s, enum pg_failure *kind, struct error *
 
 int
 store_send_delivery(struct store *s, const struct delivery *d, const struct store_via *via,
-		    const struct store_fallback *fb, const char *stmt, struct store_step *steps, size_t *n,
-		    enum pg_failure *kind, struct error *e)
+		    const struct store_fallback *fb, enum store_timeouts timeouts, const char *stmt,
+		    struct store_step *steps, size_t *n, enum pg_failure *kind, struct error *e)
 {
 	bool ascii = fb != NULL && fb->ascii;
 	struct store_via own;
@@ -713,7 +736,8 @@ store_send_delivery(struct store *s, const struct delivery *d, const struct stor
 		const char *refused = fb != NULL && fb->refused != NULL ? fb->refused[i] : NULL;
 
 		if (refused == NULL) {
-			rc = store_send_lock(s, d, &d->reports[i], via, kind, e);
+			rc = store_send_lock(s, d, &d->reports[i], via, timeouts, kind, e);
+			timeouts = STORE_TIMEOUTS_SET;
 			steps[(*n)++] = (struct store_step){STORE_STEP_LOCK, "storing a report", i};
 			if (rc == 0)
 				rc = store_send_report(s, d, &d->reports[i], via, stmt, kind, e);

@@ -91,7 +91,16 @@ int store_send_timeouts(struct store *s, enum pg_failure *kind, struct error *e)
 /* The same with synchronous_commit off for the transaction (group commit). */
 int store_send_timeouts_group(struct store *s, enum pg_failure *kind, struct error *e);
 
-/* Sends a delivery's statements (after BEGIN and the timeouts): two per
+/* Whether a transaction's timeouts are set already, or still to be set by
+ * its first statement, as store_send_timeouts or _group would. */
+enum store_timeouts { STORE_TIMEOUTS_SET, STORE_TIMEOUTS_LOCAL, STORE_TIMEOUTS_GROUP };
+
+/* True when d's first statement is a report's lock (store_send_delivery),
+ * which can set the transaction's timeouts as well. */
+bool store_delivery_locks_first(const struct delivery *d, const struct store_fallback *fb);
+
+/* Sends a delivery's statements (after BEGIN and the timeouts, or with
+ * timeouts not STORE_TIMEOUTS_SET the first of them sets them): two per
  * report, its identity's lock and the report statement (fb, when not NULL:
  * the reports the database refused are kept as rejections instead, see
  * struct store_fallback), one per rejection. Every rejection's texts are mended (valid UTF-8) on the way.
@@ -101,7 +110,7 @@ int store_send_timeouts_group(struct store *s, enum pg_failure *kind, struct err
  * stmt: the name the report statement is prepared under, NULL to send its
  * text. One step each is recorded in steps from *n on. */
 int store_send_delivery(struct store *s, const struct delivery *d, const struct store_via *via,
-			const struct store_fallback *fb,
+			const struct store_fallback *fb, enum store_timeouts timeouts,
 			const char *stmt, struct store_step *steps, size_t *n, enum pg_failure *kind, struct error *e);
 
 /* Prepares the report statement as STORE_REPORT_STMT (pipeline mode). */

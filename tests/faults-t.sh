@@ -150,6 +150,22 @@ like "$(cat "$W/err")" 'statement timeout|57014' "statement_timeout: the status 
 is "$(reports_with_id faults-lock-1)" 0 "statement_timeout: nothing stored"
 ok "no session of ours left behind" wait_for "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tlsrpt-ingest'" 0 100
 
+# The report's identity lock (migration 10) is asked for in the statement that
+# sets the transaction's timeouts: lock_timeout must already hold for it.
+psql -X -q -v ON_ERROR_STOP=1 -c "BEGIN; SELECT pg_advisory_xact_lock(8460, tlsrpt.report_lock_key('Google Inc.',
+	'faults-lock-1', '2024-03-01T00:00:00Z', '2024-03-01T23:59:59Z')); SELECT pg_sleep(599); COMMIT;" >/dev/null 2>&1 &
+advisory=$!
+ok "the report's identity lock held" wait_for \
+	"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 8460 AND granted" 1
+t0=$(date +%s)
+ingest "$W/lock.eml" -o lock_timeout=1 -o statement_timeout=60
+t1=$(date +%s)
+expect_fail "lock_timeout=1 with the identity lock held" 75 4
+like "$(cat "$W/err")" 'lock timeout|55P03' "identity lock: the status line says lock timeout"
+ok "identity lock: gave up in less than 20 s (hang guard, $((t1 - t0)) s)" test $((t1 - t0)) -lt 20
+q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(599)%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$advisory" 2>/dev/null
+
 # ---------------------------------------------------------------- SIGTERM while blocked
 # lock_timeout=5: the server ends the orphaned session by itself once the wait
 # runs out; the lock is still held then, so the INSERT never ran.
