@@ -270,7 +270,7 @@ schema_analyze_partitioned(PGconn *conn, const struct config *cfg)
 		goto fail;
 	}
 	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0)
-		log_info("analyzed %s partitioned table(s) or partition(s)", PQgetvalue(res, 0, 0));
+		log_info("partitioned schema: %s table(s) analyzed", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	if (schema_exec(conn, "COMMIT", "COMMIT", &e) == 0)
 		return;

@@ -6,8 +6,9 @@
 # without JIT's seconds), refresh() (the cron line) analyzes a parent that
 # moved by more than autovacuum's threshold (50 + 10 %) and every partition
 # never analyzed, a backfill that stored reports does the same at its end,
-# a delivery never does, nor a role that does not own the tables, and a plain
-# schema is left to autovacuum. The row counts are those this test inserts.
+# the purge always does, a delivery never does, nor a role that does not own
+# the tables, and a plain schema is left to autovacuum. The row counts are
+# those this test inserts.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib/init.sh"
 
@@ -138,6 +139,37 @@ is "$(all_analyzed)" "4/4/4" "the parents untouched"
 is "$(q "SELECT tlsrpt.analyze_partitioned()" -d part)" 3 "the owner: the three parents (100 > 50 + 10 % of 275)"
 is "$(rows report part)" 375 "375 reports"
 is "$(q "SELECT tlsrpt.analyze_partitioned(true)" -d part)" 3 "force: the three parents again"
+is "$(all_analyzed)" "6/6/6" "six times each now"
+
+# ---------------------------------------------------------------- the purge
+# it analyzes the parents every time, even with nothing purged
+ingest_noin -d "$PART" --purge-older-than 3650
+expect_quiet "--purge-older-than 3650 (nothing that old)"
+is "$(cut -d' ' -f1-5 "$W/out")" "purged reports=0 policies=0 failures=0 rejected=0" "nothing purged"
+is "$(all_analyzed)" "7/7/7" "the three parents analyzed once more"
+
+# ---------------------------------------------------------------- ANALYZE fails
+# refresh() still rolls up, with a warning: here a partition it must analyze
+# (a new month) is locked by another transaction beyond lock_timeout
+q "SELECT tlsrpt.refresh()" -d part >/dev/null
+is "$(q "SELECT tlsrpt.partition_create((now() AT TIME ZONE 'UTC')::date, 7)" -d part)" 1 "one more month made"
+is "$(never)" 3 "its 3 partitions never analyzed"
+m7=$(q "SELECT to_char(now() AT TIME ZONE 'UTC' + interval '7 months', 'YYYY_MM')" -d part)
+psql -X -q -d part -c "BEGIN; LOCK TABLE tlsrpt.failure_$m7 IN SHARE UPDATE EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT" \
+	>"$W/lock.out" 2>&1 &
+locker=$!
+for i in $(seq 50); do
+	[ "$(q "SELECT count(*) FROM pg_locks WHERE relation = 'tlsrpt.failure_$m7'::regclass AND granted" -d part)" = 1 ] && break
+	sleep 0.1
+done
+sql_reports 5 locked >/dev/null
+out=$(q "SET lock_timeout = '200ms'; SELECT tlsrpt.refresh()" -d part)
+like "$out" "WARNING: +tlsrpt.refresh\(\): the partitioned tables were not analyzed: .*lock" "refresh(): a warning says why"
+is "$(echo "$out" | tail -n 1)" 5 "and the 5 new reports are rolled up all the same"
+wait "$locker"
+is "$(never)" 3 "the new partitions still never analyzed"
+is "$(q "SELECT tlsrpt.refresh()" -d part)" 0 "the next refresh()"
+is "$(never)" 0 "analyzes them"
 
 # ---------------------------------------------------------------- a plain schema
 ingest_noin -d "$PLAIN" "$W"/bf/*.json

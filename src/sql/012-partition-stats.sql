@@ -38,7 +38,8 @@ BEGIN
     IF NOT tlsrpt.partitioned() THEN
         RETURN 0;
     END IF;
-    FOREACH t IN ARRAY ARRAY['tlsrpt.report', 'tlsrpt.policy', 'tlsrpt.failure']::regclass[] LOOP
+    -- (in the order partition_drop locks them: a purge and a refresh at once wait, not deadlock)
+    FOREACH t IN ARRAY ARRAY['tlsrpt.failure', 'tlsrpt.policy', 'tlsrpt.report']::regclass[] LOOP
         SELECT c.reltuples INTO parent_rows FROM pg_class c
         WHERE c.oid = t AND c.relkind = 'p'
           AND (pg_has_role(c.relowner, 'USAGE')
@@ -68,14 +69,19 @@ $$;
 -- refresh() (the cron line) brings the statistics up to date first, so that
 -- its own queries and the dashboards plan with them: the rollups' refresh is
 -- refresh_rollups() now, called by refresh() under the same lock, so that two
--- refreshes at once do not both analyze.
+-- refreshes at once do not both analyze. Should ANALYZE fail, refresh() still
+-- rolls up (a warning says why; a cancel or statement_timeout stops both).
 ALTER FUNCTION tlsrpt.refresh() RENAME TO refresh_rollups;
 CREATE FUNCTION tlsrpt.refresh() RETURNS bigint
 LANGUAGE plpgsql
 AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('tlsrpt.refresh'));
-    PERFORM tlsrpt.analyze_partitioned();
+    BEGIN
+        PERFORM tlsrpt.analyze_partitioned();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'tlsrpt.refresh(): the partitioned tables were not analyzed: %', SQLERRM;
+    END;
     RETURN tlsrpt.refresh_rollups();
 END
 $$;
