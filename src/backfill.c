@@ -15,6 +15,7 @@
 #include "exits.h"
 #include "log.h"
 #include "pipeline.h"
+#include "schema.h"
 #include "source.h"
 #include "util.h"
 
@@ -268,6 +269,11 @@ backfill_run(const struct config *cfg, char *const *paths, size_t n, bool dry_ru
 		status = backfill_finish(&run);
 	if (status == 0 && !dry_run)
 		backfill_summary(&run);
+	/* on a partitioned schema, the parents' statistics after many new rows */
+	if (status == 0 && !dry_run && run.reports_new > 0) {
+		alarm(cfg->deadline);
+		schema_analyze_partitioned(store_conn(run.store), cfg);
+	}
 	alarm(0);
 	pipeline_free(run.pipeline);
 	store_close(run.store);
@@ -309,6 +315,10 @@ backfill_feed_end(struct backfill *run, int status, struct backfill_tally *t)
 {
 	if (status == 0)
 		status = backfill_finish(run);
+	if (status == 0 && run->reports_new > 0) {
+		alarm(run->cfg->deadline);
+		schema_analyze_partitioned(store_conn(run->store), run->cfg);
+	}
 	backfill_progress_clear();
 	alarm(0);
 	*t = run->redo;

@@ -250,6 +250,36 @@ fail:
 	return -1;
 }
 
+void
+schema_analyze_partitioned(PGconn *conn, const struct config *cfg)
+{
+	struct error e = {ERR_NONE, ""};
+	PGresult *res;
+
+	/* This session's own inserts are counted in pg_stat_user_tables (which
+	 * analyze_partitioned() reads) at most once a second: all of them, now.
+	 * A statement of its own (the flush happens when it is over); should it
+	 * fail, the next statement says why. */
+	PQclear(PQexec(conn, "SELECT pg_stat_force_next_flush()"));
+	if (pgconn_begin(conn, cfg, NULL, &e) < 0)
+		goto fail;
+	res = PQexec(conn, "SELECT tlsrpt.analyze_partitioned()");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pgconn_failed(conn, res, "analyzing the partitioned tables", &e);
+		PQclear(res);
+		goto fail;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+		log_info("partitioned schema: %s table(s) analyzed", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (schema_exec(conn, "COMMIT", "COMMIT", &e) == 0)
+		return;
+fail:
+	schema_rollback(conn);
+	log_warn("the partitioned tables' statistics were not brought up to date (the next"
+		 " SELECT tlsrpt.refresh() does it): %s", e.msg);
+}
+
 int
 schema_grant_writer(PGconn *conn, const char *role, struct error *e)
 {
@@ -448,6 +478,9 @@ schema_command_init(const struct config *cfg, bool partitioned, const char *gran
 		status = exits_fail(e.cls, "%s", e.msg);
 		goto out;
 	}
+	/* a new partitioned schema's parents and months, at once (milliseconds: they are empty) */
+	alarm(cfg->deadline);
+	schema_analyze_partitioned(conn, cfg);
 	printf("schema tlsrpt is at version %d\n", version);
 	if (cfg->published_sts_policy != NULL)
 		printf("published MTA-STS policy: %s\n", cfg->published_sts_policy);

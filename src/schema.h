@@ -17,6 +17,12 @@ int schema_init(PGconn *conn, int *version_out, struct error *e);
 int schema_init_partitioned(PGconn *conn, bool partitioned, int *version_out, struct error *e);
 /* Lets role (a name, quoted here) use schema tlsrpt: USAGE, SELECT and INSERT, nothing more. */
 int schema_grant_writer(PGconn *conn, const char *role, struct error *e);
+/* A partitioned schema's statistics, brought up to date where they need it
+ * (tlsrpt.analyze_partitioned(), migration 12): --init-db and the end of a
+ * backfill that stored reports call it. Its own transaction, bounded by
+ * statement_timeout; a failure is only logged (a warning: the next
+ * tlsrpt.refresh() does it). Next to nothing on a plain schema. */
+void schema_analyze_partitioned(PGconn *conn, const struct config *cfg);
 /* ERR_CONFIG when the schema is missing or older than this program. */
 int schema_check(PGconn *conn, int *version_out, struct error *e);
 
