@@ -135,6 +135,7 @@ struct pipeline {
 	bool one_trip;     /* a single delivery: its COMMIT goes with its statements */
 	size_t n_entries;  /* deliveries not handed back yet */
 	long long held_since; /* when the session last left idle */
+	bool held;            /* it has left idle since (a COMMIT sent alone makes it idle) */
 	struct pipeline_entry *open_owner;
 	unsigned open_generation;
 };
@@ -296,6 +297,8 @@ pipeline_send_end(struct pipeline *pl, struct pipeline_segment *seg, bool more, 
 		}
 		pl->open_tx = false;
 	}
+	if (!more)
+		pl->held = false; /* the session goes idle after this segment */
 	return rc;
 }
 
@@ -328,8 +331,9 @@ pipeline_send_entry(struct pipeline *pl, struct pipeline_segment *seg, struct pi
 	enum store_timeouts timeouts = pl->group_commit ? STORE_TIMEOUTS_GROUP : STORE_TIMEOUTS_LOCAL;
 	bool prepare;
 
-	if (!pl->open_tx)
+	if (!pl->held)
 		pl->held_since = now_ms();
+	pl->held = true;
 	entry->generation++;
 	entry->state = PIPELINE_SENT;
 	memset(&entry->res, 0, sizeof entry->res);
@@ -379,6 +383,7 @@ pipeline_send(struct pipeline *pl, struct pipeline_entry *entry, struct error *e
 		seg->steps[seg->n++] = (struct store_step){STORE_STEP_COMMIT, "COMMIT", 0};
 		seg->tail_commit = true;
 		pl->open_tx = false;
+		pl->held = false;
 	}
 	if (rc == 0 && !PQpipelineSync(pl->conn)) {
 		pgconn_failed(pl->conn, NULL, "sending", &err);

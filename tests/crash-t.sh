@@ -52,6 +52,24 @@ ok "group commit: $((s1 - s0)) WAL flushes for 300 messages (fewer than 30)" tes
 pg_restart || bail "cannot restart PostgreSQL"
 is "$(count "tlsrpt.report WHERE report_id LIKE 'quick-%'")" 300 "after a crash right after the run: all 300 there"
 
+# ---------------------------------------------------------------- and a durable COMMIT every 500 ms
+# A slow run (20 ms a message on the server, 250 messages: 5 s, fewer than
+# the 256 of a group) still makes its messages durable along the way, not
+# only at the end: a hold ends after 500 ms (then every answer in flight is
+# awaited, 64 messages here, before the durable COMMIT goes alone).
+mkmbox slowgroup 250 >"$W/slowgroup.mbox"
+q "CREATE FUNCTION public.slow20() RETURNS trigger LANGUAGE plpgsql AS
+   \$\$BEGIN PERFORM pg_sleep(0.02); RETURN NEW; END\$\$;
+   CREATE TRIGGER slow20 BEFORE INSERT ON tlsrpt.report FOR EACH ROW EXECUTE FUNCTION public.slow20()" >/dev/null
+s0=$(wal_syncs)
+ingest_noin "$W/slowgroup.mbox"
+is "$rc" 0 "a slow backfill of 250: exit 0"
+sleep 1.2
+s1=$(wal_syncs)
+ok "a slow backfill of 5 s: $((s1 - s0)) WAL flushes (durable COMMITs along the way: at least 3)" \
+	test "$((s1 - s0))" -ge 3 -a "$((s1 - s0))" -lt 30
+q "DROP TRIGGER slow20 ON tlsrpt.report" >/dev/null
+
 # ---------------------------------------------------------------- the server crashes under a backfill
 mkmbox crash 700 >"$W/crash.mbox"
 q "CREATE FUNCTION public.slow() RETURNS trigger LANGUAGE plpgsql AS
