@@ -34,6 +34,7 @@ static const struct key_def keys[] = {
 	{"statement_timeout", KEY_UINT, CFG(statement_timeout), 1, 86400},
 	{"lock_timeout", KEY_UINT, CFG(lock_timeout), 1, 86400},
 	{"published_sts_policy", KEY_STRING, CFG(published_sts_policy), 0, 0},
+	{"backfill_jobs", KEY_UINT, CFG(backfill_jobs), 1, 8},
 	{"max_message_size", KEY_SIZE, LIM(max_message_size), 1024, (size_t)1 << 32},
 	{"max_inflated_size", KEY_SIZE, LIM(max_inflated_size), 1024, (size_t)1 << 32},
 	{"max_inflate_ratio", KEY_UINT, LIM(max_inflate_ratio), 2, 100000},
@@ -73,6 +74,7 @@ config_defaults(struct config *c)
 	c->connect_timeout = 10;
 	c->statement_timeout = 30;
 	c->lock_timeout = 10;
+	c->backfill_jobs = 2;
 	c->limits.max_message_size = (size_t)32 << 20;
 	c->limits.max_inflated_size = (size_t)64 << 20;
 	c->limits.max_inflate_ratio = 200;

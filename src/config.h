@@ -55,6 +55,7 @@ struct config {
 	unsigned statement_timeout; /* seconds, SET LOCAL in each transaction */
 	unsigned lock_timeout;      /* seconds */
 	char *published_sts_policy; /* path of the mta-sts.txt we publish (--init-db stores it); NULL: none */
+	unsigned backfill_jobs;     /* processes (and connections) a FILE run stores with, at most */
 	struct limits limits;
 };
 

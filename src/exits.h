@@ -32,6 +32,9 @@ void exits_init(enum exits_mode mode, void (*before_line)(void));
  * the mode's line and exit 75 (a CGI deadline: a 503 answer on standard
  * output and exit 0); SIGPIPE is ignored. */
 void exits_signals(unsigned deadline);
+/* From now on the signal handlers end the process without a line (a
+ * backfill lane: the run's first process tells what became of it). */
+void exits_quiet(void);
 
 /* The answer for a failure of class cls in the current mode. */
 const struct exits_answer *exits_answer(enum err_class cls);

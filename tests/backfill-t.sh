@@ -15,6 +15,15 @@ count() {
 	q "SELECT count(*) FROM $1"
 }
 # the rows of one import: reports|policies|failures|rejected
+# no process of ours is left running FILE runs (a lane's included), within 5 s
+wait_gone() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		pgrep -f "^$BIN .*\.mbox" >/dev/null || return 0
+		sleep 0.05
+	done
+	return 1
+}
 rows() {
 	q "SELECT (SELECT count(*) FROM tlsrpt.report WHERE report_id LIKE '$1%')
 	    || '|' || (SELECT count(*) FROM tlsrpt.policy p JOIN tlsrpt.report r ON r.id = p.report WHERE r.report_id LIKE '$1%')
@@ -302,5 +311,57 @@ done >"$W/bigbatch.mbox"
 ingest_noin "$W/bigbatch.mbox"
 is "$rc" 0 "big messages in flight: exit 0"
 is "$(rows bigbatch-)" "8|8|24000|$(count tlsrpt.rejected)" "big messages in flight: all their rows"
+
+# ---------------------------------------------------------------- lanes
+# backfill_jobs (default 2): a run of at least 64 messages a lane is shared by
+# that many processes, each with its own connection; message k is lane k % 2's.
+# Which server session stored each report is recorded by a trigger.
+q "CREATE TABLE public.lane (report_id text, pid integer);
+   CREATE FUNCTION public.lane() RETURNS trigger LANGUAGE plpgsql AS
+   \$\$BEGIN INSERT INTO public.lane VALUES (NEW.report_id, pg_backend_pid()); RETURN NEW; END\$\$;
+   CREATE TRIGGER lane BEFORE INSERT ON tlsrpt.report FOR EACH ROW EXECUTE FUNCTION public.lane()" >/dev/null
+mkmbox lanes 200 0 >"$W/lanes.mbox"
+ingest_noin "$W/lanes.mbox"
+is "$rc" 0 "200 messages in two lanes: exit 0"
+like "$(cat "$W/out")" '^tlsrpt-ingest: 200 message\(s\) from 1 file\(s\): 200 report\(s\) stored, 0 already stored, 0 rejected' \
+	"two lanes: one summary line for the whole run"
+is "$(grep -c '' "$W/out")" 1 "two lanes: only the summary on stdout"
+is "$(rows lanes-)" "200|200|200|$(count tlsrpt.rejected)" "two lanes: all 200, each once"
+is "$(q "SELECT count(DISTINCT pid) FROM public.lane WHERE report_id LIKE 'lanes-%'")" 2 "two lanes: two server sessions"
+is "$(q "SELECT count(*) FROM (SELECT pid FROM public.lane WHERE report_id LIKE 'lanes-%'
+	GROUP BY pid HAVING bool_and(substr(report_id, 7)::int % 2 = 1) OR bool_and(substr(report_id, 7)::int % 2 = 0)) x")" 2 \
+	"two lanes: each stored every other message"
+ingest_noin -o backfill_jobs=1 "$W/lanes.mbox"
+like "$(cat "$W/out")" ': 0 report\(s\) stored, 200 already stored' "backfill_jobs=1, again: all already there"
+mkmbox lanes1 200 0 >"$W/lanes1.mbox"
+ingest_noin -o backfill_jobs=1 "$W/lanes1.mbox"
+is "$(q "SELECT count(DISTINCT pid) FROM public.lane WHERE report_id LIKE 'lanes1-%'")" 1 "backfill_jobs=1: one server session"
+mkmbox lanes3 60 0 >"$W/lanes3.mbox"
+ingest_noin "$W/lanes3.mbox"
+is "$(q "SELECT count(DISTINCT pid) FROM public.lane WHERE report_id LIKE 'lanes3-%'")" 1 \
+	"60 messages (fewer than 64 a lane): one lane"
+
+# the run's first process ends (a signal): the other lane ends with it, and
+# one line is said
+q "CREATE OR REPLACE FUNCTION public.lane() RETURNS trigger LANGUAGE plpgsql AS
+   \$\$BEGIN PERFORM pg_sleep(0.05); RETURN NEW; END\$\$" >/dev/null
+mkmbox lanesterm 200 0 >"$W/lanesterm.mbox"
+"$BIN" "$W/lanesterm.mbox" >"$W/out" 2>"$W/err" &
+pid=$!
+for _ in $(seq 300); do
+	[ "$(count "tlsrpt.report WHERE report_id LIKE 'lanesterm-%'")" -ge 10 ] && break
+	sleep 0.05
+done
+is "$(pgrep -c -f "^$BIN .*lanesterm\.mbox")" 2 "two lanes: two processes run it"
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+is "$rc" 75 "two lanes, SIGTERM: exit 75"
+is "$(grep -c '' "$W/err")" 1 "two lanes, SIGTERM: one line on stderr"
+ok "two lanes, SIGTERM: no process of the run left" wait_gone
+q "DROP TRIGGER lane ON tlsrpt.report" >/dev/null
+ingest_noin "$W/lanesterm.mbox"
+is "$rc" 0 "two lanes, after SIGTERM, the same command again: exit 0"
+is "$(rows lanesterm-)" "200|200|200|$(count tlsrpt.rejected)" "two lanes, after SIGTERM, again: all 200, each once"
 
 done_testing
