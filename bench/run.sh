@@ -157,11 +157,20 @@ print(json.dumps([[b, w + "/mails/%d.eml"],
 	for t in report policy failure; do
 		psql -c "SELECT setval(pg_get_serial_sequence('tlsrpt.$t', 'id'), (SELECT coalesce(max(id), 0) + 1 FROM tlsrpt.$t), false)" >/dev/null
 	done
+	# beside it: the same backfill by one process (backfill_jobs = 1), into the emptied tables
+	truncate_tables tlsrpt.report, tlsrpt.policy, tlsrpt.failure, tlsrpt.rejected
+	at_rest
+	t0=$(date +%s.%N)
+	"${ING[@]}" -o backfill_jobs=1 "$W/backfill.mbox" >"$W/backfill1.out" || { cat "$W/backfill1.out"; exit 1; }
+	t1=$(date +%s.%N)
+	t_backfill1=$(python3 -c "print('%.3f' % ($t1 - $t0))")
 	FIG[$m,backfill]=$t_backfill FIG[$m,copy]=$t_copy FIG[$m,P2]=$(ratio "$t_backfill" "$t_copy")
+	FIG[$m,backfill1]=$t_backfill1 FIG[$m,P2one]=$(ratio "$t_backfill1" "$t_copy")
 	echo "2. backfill: an mbox of $MESSAGES generated reports ($counts):"
-	echo "   tlsrpt-ingest FILE.mbox   ${t_backfill} s  ($(python3 -c "print('%.0f' % ($MESSAGES / $t_backfill))") messages/s)"
+	echo "   tlsrpt-ingest FILE.mbox   ${t_backfill} s  ($(python3 -c "print('%.0f' % ($MESSAGES / $t_backfill))") messages/s; backfill_jobs = 2, the default)"
 	echo "   floor: \\copy of the same rows into the same tables  ${t_copy} s"
 	echo "   P2 = ${FIG[$m,P2]}   (target <= 2)"
+	echo "   beside it: one process (-o backfill_jobs=1)  ${t_backfill1} s, ${FIG[$m,P2one]} x \\copy"
 	echo
 
 	# ---- 3. one big report: the median of BIG_RUNS deliveries (the report
@@ -247,5 +256,7 @@ row "P1 delivery / floor (target <= 1.2)" P1 ""
 row "backfill of $MESSAGES (s)" backfill ""
 row "\\copy of the same rows (s)" copy ""
 row "P2 backfill / \\copy (target <= 2)" P2 ""
+row "  one process: backfill_jobs=1 (s)" backfill1 ""
+row "  one process / \\copy" P2one ""
 row "P3 $ROWS-row report (s)" big ""
 row "P3 peak RSS (MiB; <= 1 s, <= 64 MiB)" rss ""
