@@ -32,6 +32,7 @@ PAIRS=(
 	"alert_critical_failure|SELECT * FROM tlsrpt.alert_critical_failure('3 days')|SELECT * FROM tlsrpt.alert_critical_failure_plain('3 days')"
 	"reporter_ledger|SELECT * FROM tlsrpt.reporter_ledger|SELECT * FROM tlsrpt.reporter_ledger_plain"
 	"sts_reporter_daily|SELECT * FROM tlsrpt.sts_reporter_daily|SELECT * FROM tlsrpt.sts_reporter_daily_plain"
+	"reporter_daily|SELECT * FROM tlsrpt.reporter_daily|SELECT * FROM tlsrpt.reporter_daily_plain"
 )
 
 # same STAGE [SET...]: every pair gives the same rows (as multisets), and rows
