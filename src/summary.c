@@ -195,16 +195,16 @@ static const char sql_window[] =
 
 /* Sessions counted once per report and policy domain (tlsrpt.report_domain),
  * failure rows repeated under another policy of the report once
- * (failure_detail.counted_sessions); doc/views.md, "Counting". */
+ * (failure_detail.counted_sessions); doc/views.md, "Counting". The sums of
+ * report_domain since the start of the period come from
+ * tlsrpt.domain_totals_since (migration 11: rolled up per day). */
 static const char sql_domains[] =
 	"SELECT coalesce(d.policy_domain, '" NO_DOMAIN "'),"
-	" sum(d.successful), sum(d.failed), count(*),"
-	" coalesce(string_agg(DISTINCT d.organization_name, ', ' ORDER BY d.organization_name), ''),"
-	" count(DISTINCT d.organization_name)"
-	" FROM tlsrpt.report_domain d"
-	" WHERE d.date_end > now() - make_interval(days => $1::integer)"
-	" AND ($2::text IS NULL OR lower(d.policy_domain) = lower($2::text))"
-	" GROUP BY 1"
+	" d.successful, d.failed, d.reports,"
+	" array_to_string(d.reporter_names, ', '),"
+	" cardinality(d.reporter_names)"
+	" FROM tlsrpt.domain_totals_since(now() - make_interval(days => $1::integer)) d"
+	" WHERE ($2::text IS NULL OR lower(d.policy_domain) = lower($2::text))"
 	" ORDER BY 3 DESC, 2 DESC, 1";
 
 /* Per domain and result type: the failed sessions, the MX hosts, and how

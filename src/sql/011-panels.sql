@@ -189,6 +189,7 @@ DECLARE
 BEGIN
     DELETE FROM tlsrpt.rollup_sts_reporter_day WHERE day = ANY (days);
     DELETE FROM tlsrpt.rollup_reporter_daily WHERE day = ANY (days);
+    DELETE FROM tlsrpt.rollup_end_domain WHERE day = ANY (days);
     IF rebuild THEN
         TRUNCATE tlsrpt.rollup_reporter, tlsrpt.rollup_ledger;
     END IF;
@@ -206,6 +207,8 @@ BEGIN
         SELECT a, x.day, x.day::timestamp AT TIME ZONE 'UTC', x.organization_name, x.policy_domain, x.reports,
                x.shared
         FROM tlsrpt.reporter_daily_rows(days, a) AS x;
+        INSERT INTO tlsrpt.rollup_end_domain
+        SELECT a, x.* FROM tlsrpt.end_domain_rows(days, a) AS x;
     END LOOP;
     IF rebuild THEN
         INSERT INTO tlsrpt.rollup_ledger SELECT * FROM tlsrpt.ledger_rows(NULL);
@@ -230,7 +233,7 @@ BEGIN
              tlsrpt.rollup_latest, tlsrpt.rollup_sts_history, tlsrpt.rollup_gap, tlsrpt.rollup_dirty_day,
              tlsrpt.rollup_host_domain, tlsrpt.rollup_mx_name,
              tlsrpt.rollup_reporter, tlsrpt.rollup_sts_reporter_day, tlsrpt.rollup_reporter_daily,
-             tlsrpt.rollup_ledger;
+             tlsrpt.rollup_ledger, tlsrpt.rollup_end_domain;
     UPDATE tlsrpt.rollup_state SET watermark = 0, rebuild = false;
 END
 $$;
@@ -306,3 +309,148 @@ CROSS JOIN LATERAL tlsrpt.reporter_stats(c.days) AS s
 WHERE NOT (SELECT rebuild FROM tlsrpt.rollup_state)
 UNION ALL
 SELECT * FROM tlsrpt.reporter_ledger_from_tables() WHERE (SELECT rebuild FROM tlsrpt.rollup_state);
+
+-- ---------------------------------------------------------------- sessions since a moment
+-- alert_failure_rate() and --summary count report_domain's rows whose period
+-- ended after a moment (now() - N days): an index range of the reports and a
+-- join to their policies, every query (21,000 reports a week at a million a
+-- year). rollup_end_domain holds the same sums per report day (what refresh()
+-- and a purge mark, as for the other per-day rollups) x UTC day the period
+-- ended x policy domain; domain_totals_since(since) reads it for the whole
+-- days after since's, and the tables for the rest of since's own day.
+CREATE TABLE tlsrpt.rollup_end_domain (
+    auth_only      boolean NOT NULL,
+    day            date NOT NULL,
+    end_day        date NOT NULL,
+    policy_domain  text,
+    successful     numeric NOT NULL,
+    failed         numeric NOT NULL,
+    sessions       numeric NOT NULL,
+    reports        bigint NOT NULL,
+    reporter_names text[] NOT NULL
+);
+CREATE INDEX rollup_end_domain_day_idx ON tlsrpt.rollup_end_domain (day);
+CREATE INDEX rollup_end_domain_end_idx ON tlsrpt.rollup_end_domain (auth_only, end_day);
+
+-- The rows of the given report days, from the tables (report_domain's
+-- figures: sessions once per report and domain; reports without a date_end
+-- are never "since" anything and are left out).
+CREATE FUNCTION tlsrpt.end_domain_rows(days date[], auth boolean)
+RETURNS TABLE (day date, end_day date, policy_domain text, successful numeric, failed numeric, sessions numeric,
+               reports bigint, reporter_names text[])
+LANGUAGE sql STABLE
+AS $$
+    WITH rd AS (
+        SELECT r.id, r.organization_name,
+               (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date AS day,
+               (r.date_end AT TIME ZONE 'UTC')::date AS end_day,
+               p.policy_domain,
+               max(coalesce(p.total_successful_session_count, 0)::numeric
+                   + coalesce(p.total_failure_session_count, 0)) AS sessions,
+               max(coalesce(p.total_failure_session_count, 0))::numeric AS failed
+        FROM tlsrpt.report r
+        JOIN tlsrpt.policy p ON p.report = r.id
+        WHERE (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date = ANY (days)
+          AND (r.authenticated OR NOT auth) AND NOT r.shadowed AND r.date_end IS NOT NULL
+          AND cardinality(days) > 0
+        GROUP BY r.id, r.organization_name, 3, 4, p.policy_domain
+    )
+    SELECT day, end_day, policy_domain, sum(sessions - failed), sum(failed), sum(sessions), count(*),
+           coalesce(array_agg(DISTINCT organization_name) FILTER (WHERE organization_name IS NOT NULL), '{}')
+    FROM rd
+    GROUP BY day, end_day, policy_domain
+$$;
+
+-- Per policy domain, report_domain's rows (in scope) whose date_end is after
+-- since: successful, failed, sessions, reports (report x domain rows) and the
+-- organizations (sorted, no NULL).
+CREATE FUNCTION tlsrpt.domain_totals_since(since timestamptz)
+RETURNS TABLE (policy_domain text, successful numeric, failed numeric, sessions numeric, reports bigint,
+               reporter_names text[])
+LANGUAGE sql STABLE
+AS $$
+    SELECT x.policy_domain, sum(x.successful), sum(x.failed), sum(x.sessions), sum(x.reports)::bigint,
+           (SELECT coalesce(array_agg(DISTINCT o ORDER BY o), '{}') FROM unnest(tlsrpt.array_concat(x.reporter_names)) AS o)
+    FROM (
+        -- the days after since's day, rolled up
+        SELECT e.policy_domain, e.successful, e.failed, e.sessions, e.reports, e.reporter_names
+        FROM tlsrpt.rollup_end_domain e
+        WHERE e.auth_only = (SELECT tlsrpt.authenticated_only())
+          AND e.end_day > (domain_totals_since.since AT TIME ZONE 'UTC')::date
+          AND e.day NOT IN (SELECT day FROM tlsrpt.rollup_pending_day)
+        UNION ALL
+        -- the same for the report days not rolled up (pending, or a purge touched them)
+        SELECT y.policy_domain, y.successful, y.failed, y.sessions, y.reports, y.reporter_names
+        FROM tlsrpt.end_domain_rows(ARRAY(SELECT day FROM tlsrpt.rollup_pending_day),
+                                    (SELECT tlsrpt.authenticated_only())) AS y
+        WHERE y.end_day > (domain_totals_since.since AT TIME ZONE 'UTC')::date
+          AND EXISTS (SELECT FROM tlsrpt.rollup_pending_day)
+        UNION ALL
+        -- since's own day, after since: from the tables
+        SELECT d.policy_domain, d.successful, d.failed, d.sessions, 1,
+               CASE WHEN d.organization_name IS NULL THEN '{}' ELSE ARRAY[d.organization_name] END
+        FROM tlsrpt.report_domain d
+        WHERE d.date_end > domain_totals_since.since
+          AND d.date_end < ((domain_totals_since.since AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
+    ) x
+    GROUP BY x.policy_domain
+$$;
+
+INSERT INTO tlsrpt.rollup_end_domain
+SELECT a, x.*
+FROM unnest(ARRAY[false, true]) AS a
+CROSS JOIN LATERAL tlsrpt.end_domain_rows(ARRAY(SELECT DISTINCT day FROM tlsrpt.rollup_daily_domain), a) AS x;
+
+-- ---------------------------------------------------------------- alerts
+-- the version 4 definition, for comparison
+CREATE FUNCTION tlsrpt.alert_failure_rate_plain(threshold numeric DEFAULT 0.05, days integer DEFAULT 7,
+                                                min_sessions bigint DEFAULT 1)
+RETURNS TABLE (policy_domain text, successful numeric, failed numeric, failure_rate numeric, reporters bigint)
+LANGUAGE sql STABLE
+AS $$
+    SELECT d.policy_domain, sum(d.successful), sum(d.failed),
+           round(sum(d.failed) / nullif(sum(d.sessions), 0), 4),
+           count(DISTINCT d.organization_name)
+    FROM tlsrpt.report_domain d
+    WHERE d.date_end > now() - make_interval(days => alert_failure_rate_plain.days)
+    GROUP BY d.policy_domain
+    HAVING sum(d.sessions) >= greatest(alert_failure_rate_plain.min_sessions, 1)
+       AND sum(d.failed) / nullif(sum(d.sessions), 0) > alert_failure_rate_plain.threshold
+    ORDER BY 4 DESC, 1
+$$;
+
+CREATE OR REPLACE FUNCTION tlsrpt.alert_failure_rate(threshold numeric DEFAULT 0.05, days integer DEFAULT 7,
+                                          min_sessions bigint DEFAULT 1)
+RETURNS TABLE (policy_domain text, successful numeric, failed numeric, failure_rate numeric, reporters bigint)
+LANGUAGE sql STABLE
+AS $$
+    SELECT d.policy_domain, d.successful, d.failed, round(d.failed / nullif(d.sessions, 0), 4),
+           cardinality(d.reporter_names)::bigint
+    FROM tlsrpt.domain_totals_since(now() - make_interval(days => alert_failure_rate.days)) AS d
+    WHERE d.sessions >= greatest(alert_failure_rate.min_sessions, 1)
+      AND d.failed / nullif(d.sessions, 0) > alert_failure_rate.threshold
+    ORDER BY 4 DESC, 1
+$$;
+
+-- A new result type: every one of its rows in the window is recent, so it
+-- has a row that arrived within recent. Only those (domain, result type)
+-- pairs are grouped (migration 5 sorted every failure row of the window).
+CREATE OR REPLACE FUNCTION tlsrpt.alert_new_result_type(recent interval DEFAULT '1 day',
+                                                        history interval DEFAULT '90 days')
+RETURNS TABLE (policy_domain text, result_type text, failed_sessions numeric,
+               receiving_mx_hostnames text[], organizations text[])
+LANGUAGE sql STABLE
+AS $$
+    SELECT policy_domain, result_type, sum(counted_sessions),
+           coalesce(array_agg(DISTINCT receiving_mx_hostname) FILTER (WHERE receiving_mx_hostname IS NOT NULL), '{}'),
+           coalesce(array_agg(DISTINCT organization_name) FILTER (WHERE organization_name IS NOT NULL), '{}')
+    FROM tlsrpt.failure_row
+    WHERE coalesce(date_end, received_at)
+          > now() - alert_new_result_type.recent - interval '1 day' - alert_new_result_type.history
+      AND ARRAY[policy_domain, result_type]
+          IN (SELECT ARRAY[c.policy_domain, c.result_type] FROM tlsrpt.failure_row c
+              WHERE c.received_at > now() - alert_new_result_type.recent)
+    GROUP BY policy_domain, result_type
+    HAVING bool_and(tlsrpt.is_recent(date_end, received_at, alert_new_result_type.recent))
+    ORDER BY 1, 2
+$$;
