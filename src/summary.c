@@ -212,7 +212,9 @@ static const char sql_domains[] =
  * domain (tlsrpt.sts_policy_version: replaced longer ago than its max_age, or
  * not the published one), with what that policy was. Only the reports of the
  * reporters tlsrpt.sts_drift names for the period (and a week before it, for
- * long periods) have their policy parsed: none when there is no drift. */
+ * long periods) have their policy parsed: none when there is no drift. The
+ * failure rows are failure_detail's, read from the rollup (tlsrpt.failure_row;
+ * the coalesce, implied by the date_end condition, is its index). */
 static const char sql_types[] =
 	"WITH d AS ("
 	" SELECT DISTINCT policy_domain, organization_name, version"
@@ -248,9 +250,10 @@ static const char sql_types[] =
 	" sum(f.counted_sessions) AS n,"
 	" coalesce(sum(f.counted_sessions) FILTER (WHERE s.report IS NOT NULL), 0) AS stale,"
 	" array_agg(DISTINCT s.what) FILTER (WHERE s.what IS NOT NULL) AS what"
-	" FROM tlsrpt.failure_detail f"
+	" FROM tlsrpt.failure_row f"
 	" LEFT JOIN s ON s.report = f.report AND s.policy_domain = f.policy_domain"
 	" WHERE f.date_end > now() - make_interval(days => $1::integer)"
+	" AND coalesce(f.date_end, f.received_at) > now() - make_interval(days => $1::integer)"
 	" AND ($2::text IS NULL OR lower(f.policy_domain) = lower($2::text))"
 	" GROUP BY 1, 2, 3)"
 	" SELECT domain, result_type, sum(n),"

@@ -315,13 +315,13 @@ SELECT * FROM tlsrpt.reporter_ledger_from_tables() WHERE (SELECT rebuild FROM tl
 -- ended after a moment (now() - N days): an index range of the reports and a
 -- join to their policies, every query (21,000 reports a week at a million a
 -- year). rollup_end_domain holds the same sums per report day (what refresh()
--- and a purge mark, as for the other per-day rollups) x UTC day the period
--- ended x policy domain; domain_totals_since(since) reads it for the whole
--- days after since's, and the tables for the rest of since's own day.
+-- and a purge mark, as for the other per-day rollups) x date_end x policy
+-- domain (reports end on a few moments a day: a domain's reports of a day
+-- are one or two rows), so that "ended after since" is a range of it.
 CREATE TABLE tlsrpt.rollup_end_domain (
     auth_only      boolean NOT NULL,
     day            date NOT NULL,
-    end_day        date NOT NULL,
+    date_end       timestamptz NOT NULL,
     policy_domain  text,
     successful     numeric NOT NULL,
     failed         numeric NOT NULL,
@@ -330,21 +330,20 @@ CREATE TABLE tlsrpt.rollup_end_domain (
     reporter_names text[] NOT NULL
 );
 CREATE INDEX rollup_end_domain_day_idx ON tlsrpt.rollup_end_domain (day);
-CREATE INDEX rollup_end_domain_end_idx ON tlsrpt.rollup_end_domain (auth_only, end_day);
+CREATE INDEX rollup_end_domain_end_idx ON tlsrpt.rollup_end_domain (auth_only, date_end);
 
 -- The rows of the given report days, from the tables (report_domain's
 -- figures: sessions once per report and domain; reports without a date_end
 -- are never "since" anything and are left out).
 CREATE FUNCTION tlsrpt.end_domain_rows(days date[], auth boolean)
-RETURNS TABLE (day date, end_day date, policy_domain text, successful numeric, failed numeric, sessions numeric,
-               reports bigint, reporter_names text[])
+RETURNS TABLE (day date, date_end timestamptz, policy_domain text, successful numeric, failed numeric,
+               sessions numeric, reports bigint, reporter_names text[])
 LANGUAGE sql STABLE
 AS $$
     WITH rd AS (
         SELECT r.id, r.organization_name,
                (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date AS day,
-               (r.date_end AT TIME ZONE 'UTC')::date AS end_day,
-               p.policy_domain,
+               r.date_end, p.policy_domain,
                max(coalesce(p.total_successful_session_count, 0)::numeric
                    + coalesce(p.total_failure_session_count, 0)) AS sessions,
                max(coalesce(p.total_failure_session_count, 0))::numeric AS failed
@@ -353,12 +352,12 @@ AS $$
         WHERE (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date = ANY (days)
           AND (r.authenticated OR NOT auth) AND NOT r.shadowed AND r.date_end IS NOT NULL
           AND cardinality(days) > 0
-        GROUP BY r.id, r.organization_name, 3, 4, p.policy_domain
+        GROUP BY r.id, r.organization_name, 3, r.date_end, p.policy_domain
     )
-    SELECT day, end_day, policy_domain, sum(sessions - failed), sum(failed), sum(sessions), count(*),
+    SELECT day, date_end, policy_domain, sum(sessions - failed), sum(failed), sum(sessions), count(*),
            coalesce(array_agg(DISTINCT organization_name) FILTER (WHERE organization_name IS NOT NULL), '{}')
     FROM rd
-    GROUP BY day, end_day, policy_domain
+    GROUP BY day, date_end, policy_domain
 $$;
 
 -- Per policy domain, report_domain's rows (in scope) whose date_end is after
@@ -372,26 +371,18 @@ AS $$
     SELECT x.policy_domain, sum(x.successful), sum(x.failed), sum(x.sessions), sum(x.reports)::bigint,
            (SELECT coalesce(array_agg(DISTINCT o ORDER BY o), '{}') FROM unnest(tlsrpt.array_concat(x.reporter_names)) AS o)
     FROM (
-        -- the days after since's day, rolled up
         SELECT e.policy_domain, e.successful, e.failed, e.sessions, e.reports, e.reporter_names
         FROM tlsrpt.rollup_end_domain e
         WHERE e.auth_only = (SELECT tlsrpt.authenticated_only())
-          AND e.end_day > (domain_totals_since.since AT TIME ZONE 'UTC')::date
+          AND e.date_end > domain_totals_since.since
           AND e.day NOT IN (SELECT day FROM tlsrpt.rollup_pending_day)
         UNION ALL
-        -- the same for the report days not rolled up (pending, or a purge touched them)
+        -- the report days not rolled up (pending, or a purge touched them)
         SELECT y.policy_domain, y.successful, y.failed, y.sessions, y.reports, y.reporter_names
         FROM tlsrpt.end_domain_rows(ARRAY(SELECT day FROM tlsrpt.rollup_pending_day),
                                     (SELECT tlsrpt.authenticated_only())) AS y
-        WHERE y.end_day > (domain_totals_since.since AT TIME ZONE 'UTC')::date
+        WHERE y.date_end > domain_totals_since.since
           AND EXISTS (SELECT FROM tlsrpt.rollup_pending_day)
-        UNION ALL
-        -- since's own day, after since: from the tables
-        SELECT d.policy_domain, d.successful, d.failed, d.sessions, 1,
-               CASE WHEN d.organization_name IS NULL THEN '{}' ELSE ARRAY[d.organization_name] END
-        FROM tlsrpt.report_domain d
-        WHERE d.date_end > domain_totals_since.since
-          AND d.date_end < ((domain_totals_since.since AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
     ) x
     GROUP BY x.policy_domain
 $$;
