@@ -4,6 +4,7 @@
  * reaches the server as a parameter. */
 #include "autoconf.h"
 
+#include <glib.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,7 +133,7 @@ print_rate(struct buf *b, long double sessions, long double failed)
 }
 
 static void
-print_domain(FILE *out, const PGresult *dom, int d, const PGresult *types)
+print_domain(FILE *out, const PGresult *dom, int d, const PGresult *types, GHashTable *first)
 {
 	const char *name = PQgetvalue(dom, d, 0);
 	long double ok = sum_of(dom, d, 1), failed = sum_of(dom, d, 2), more_sessions = 0;
@@ -148,11 +149,14 @@ print_domain(FILE *out, const PGresult *dom, int d, const PGresult *types)
 	put_wrapped(out, "  ", "  ", buf_cstr(&line));
 	if (*PQgetvalue(dom, d, 4))
 		put_wrapped(out, "  reporters: ", "    ", PQgetvalue(dom, d, 4));
-	for (int t = 0; t < PQntuples(types); t++) {
+	/* the domain's rows are together (ordered by domain first): from its first on */
+	gpointer at = g_hash_table_lookup(first, name);
+
+	for (int t = at ? GPOINTER_TO_INT(at) - 1 : PQntuples(types); t < PQntuples(types); t++) {
 		const char *rt = PQgetvalue(types, t, 1), *advice;
 
 		if (strcmp(PQgetvalue(types, t, 0), name) != 0)
-			continue;
+			break;
 		if (shown == TOP_RESULT_TYPES) {
 			more++;
 			more_sessions += sum_of(types, t, 2);
@@ -286,6 +290,7 @@ summary_print(const struct config *cfg, unsigned days, const char *domain, bool 
 	const char *params[2] = {dtext, domain};
 	const char *scope[1] = {authenticated_only ? "on" : "off"};
 	struct buf head = {0};
+	GHashTable *first = NULL;
 	int rc = -1;
 
 	if ((conn = pgconn_open(cfg, e)) == NULL)
@@ -312,10 +317,16 @@ summary_print(const struct config *cfg, unsigned days, const char *domain, bool 
 		put_wrapped(out, "", "  ", "only reports with an aligned DKIM pass");
 	if (PQntuples(dom) == 0)
 		fputs("\nno reports in that period\n", out);
+	/* each domain's first row of types (a domain of thousands is not a scan of them all) */
+	first = g_hash_table_new(g_str_hash, g_str_equal);
+	for (int t = PQntuples(types) - 1; t >= 0; t--)
+		g_hash_table_insert(first, PQgetvalue(types, t, 0), GINT_TO_POINTER(t + 1));
 	for (int d = 0; d < PQntuples(dom); d++)
-		print_domain(out, dom, d, types);
+		print_domain(out, dom, d, types, first);
 	rc = 0;
 out:
+	if (first != NULL)
+		g_hash_table_destroy(first);
 	buf_free(&head);
 	PQclear(win);
 	PQclear(dom);
