@@ -198,6 +198,19 @@ checks "before refresh()"
 is "$(q "SELECT tlsrpt.refresh()")" "$(ls "$dir" | wc -l)" "refresh() takes in every report"
 checks "after refresh()"
 
+# sts_drift(since, domains) (migration 11, the Grafana panel's): the rows of
+# sts_drift(since) for those domains, and none of the others
+drift_of() { q "SELECT count(*) FROM ($1 EXCEPT ALL $2) a"; }
+for since in "'-infinity'" "'$(vday 9)'"; do
+	is "$(drift_of "SELECT * FROM tlsrpt.sts_drift($since::date, ARRAY['drift.example', 'nowhere.example'])" \
+		"SELECT * FROM tlsrpt.sts_drift($since::date) WHERE policy_domain IN ('drift.example', 'nowhere.example')")|$(
+		drift_of "SELECT * FROM tlsrpt.sts_drift($since::date) WHERE policy_domain IN ('drift.example', 'nowhere.example')" \
+		"SELECT * FROM tlsrpt.sts_drift($since::date, ARRAY['drift.example', 'nowhere.example'])")|$(
+		q "SELECT count(*) > 0 FROM tlsrpt.sts_drift($since::date, ARRAY['drift.example'])")|$(
+		q "SELECT count(*) FROM tlsrpt.sts_drift($since::date, ARRAY['other.example'])")" "0|0|t|0" \
+		"sts_drift($since, domains): sts_drift's rows of those domains"
+done
+
 # the Grafana panel of reports per day leaves the loop-only reporter out
 # (its macros expanded as tests/grafana-t.sh does, last 30 days, ledger.example)
 panel_sql() {

@@ -445,3 +445,45 @@ AS $$
     HAVING bool_and(tlsrpt.is_recent(date_end, received_at, alert_new_result_type.recent))
     ORDER BY 1, 2
 $$;
+
+-- ---------------------------------------------------------------- one domain
+-- Grafana's panels filter the per-day rollups and the failure rows by domain
+-- and day: one domain is an index range, not every domain's rows of the window.
+CREATE INDEX rollup_daily_domain_domain_idx ON tlsrpt.rollup_daily_domain (auth_only, policy_domain, day_start);
+CREATE INDEX rollup_sts_daily_domain_idx ON tlsrpt.rollup_sts_daily (auth_only, policy_domain, day_start);
+CREATE INDEX failure_fact_domain_idx ON tlsrpt.failure_fact (policy_domain, day_start);
+
+-- sts_policy_version: migration 8 ran sts_policy_versions() with jit = off
+-- because sts_policy_history's estimate (its after-a-purge branch) passed
+-- jit_above_cost; that branch is a function call now, so the function can
+-- be inlined again and a filter on the domain reaches rollup_sts_history
+-- (every window is per domain).
+ALTER FUNCTION tlsrpt.sts_policy_versions() RESET jit;
+
+-- sts_drift of some domains only (NULL: every domain), for the Grafana panel
+-- of policy versions: its versions are read for those domains alone.
+CREATE FUNCTION tlsrpt.sts_drift(since date, domains text[])
+RETURNS TABLE (policy_domain text, organization_name text, version integer, mode text, max_age bigint,
+               mx text[], reason text, replaced_at timestamptz, stale_after timestamptz,
+               first_day date, last_day date, reports numeric, sessions numeric, failed numeric)
+LANGUAGE sql STABLE SET jit = off
+AS $$
+    SELECT v.policy_domain, d.organization_name, v.version, v.mode, v.max_age, v.mx,
+           CASE WHEN EXISTS (SELECT FROM tlsrpt.published_sts_policy p
+                             WHERE p.policy_domain IS NULL OR p.policy_domain = v.policy_domain)
+                THEN 'not published' ELSE 'replaced' END,
+           v.replaced_at, v.stale_after, d.first_day, d.last_day, d.reports, d.sessions, d.failed
+    FROM tlsrpt.sts_policy_version v
+    CROSS JOIN LATERAL (
+        SELECT x.organization_name, min(x.day) AS first_day, max(x.day) AS last_day,
+               sum(x.reports) AS reports, sum(x.sessions) AS sessions, sum(x.failed) AS failed
+        FROM tlsrpt.sts_reporter_daily x
+        WHERE x.policy_domain = v.policy_domain
+          AND x.day >= greatest((v.stale_after AT TIME ZONE 'UTC')::date, sts_drift.since)
+          AND x.day_start >= v.stale_after
+          AND x.mode IS NOT DISTINCT FROM v.mode AND x.max_age IS NOT DISTINCT FROM v.max_age AND x.mx = v.mx
+        GROUP BY x.organization_name) d
+    WHERE v.stale_after IS NOT NULL
+      AND (sts_drift.domains IS NULL OR v.policy_domain = ANY (sts_drift.domains))
+    ORDER BY 1, 2, 3
+$$;
