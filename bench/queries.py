@@ -7,7 +7,8 @@ Writes OUTDIR/NN.sql, one per query, the first line a "-- name" comment:
 every panel target of the Grafana dashboard with the macros expanded as
 Grafana's PostgreSQL data source does (time range: the last 30 days), once
 with $domain = "All" (an IN list of every domain in DOMAINS-FILE, one a line)
-and once with ONE-DOMAIN; then every alert function.
+and once with ONE-DOMAIN; then latest_report and sts_policy_history as the
+panels of earlier dashboards read them; then every alert function.
 """
 import datetime
 import json
@@ -56,6 +57,21 @@ for p in panels(json.load(open(dash))["panels"]):
             out.append(("panel: %s [one domain]" % p["title"], expand(raw, q(one))))
         else:
             out.append(("panel: %s" % p["title"], expand(raw, alldoms)))
+# views no panel shows any more, that the dashboards of earlier versions did
+# (and bench/README's figures of them)
+views = [
+    ("view: latest_report (reporters and their last report)",
+     "SELECT organization_name, policy_domain, date_end, received_at, reports, "
+     "round(extract(epoch FROM silent_for) / 86400, 1) FROM tlsrpt.latest_report "
+     "WHERE policy_domain IN ($domain) ORDER BY silent_for DESC"),
+    ("view: sts_policy_history",
+     "SELECT policy_domain, mode, max_age, array_to_string(mx, ' '), first_seen, last_seen, reports "
+     "FROM tlsrpt.sts_policy_history WHERE last_seen >= $__timeFrom() AND first_seen <= $__timeTo() "
+     "AND policy_domain IN ($domain) ORDER BY 1, 5"),
+]
+for name, raw in views:
+    out.append(("%s [All]" % name, expand(raw, alldoms)))
+    out.append(("%s [one domain]" % name, expand(raw, q(one))))
 for f in ["alert_failure_rate()", "alert_new_result_type()", "alert_silent_reporter()",
           "alert_critical_failure()", "alert_stale_policy()", "alerts()"]:
     out.append(("alert: %s" % f, "SELECT * FROM tlsrpt.%s" % f))

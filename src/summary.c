@@ -4,6 +4,7 @@
  * reaches the server as a parameter. */
 #include "autoconf.h"
 
+#include <glib.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,7 +133,7 @@ print_rate(struct buf *b, long double sessions, long double failed)
 }
 
 static void
-print_domain(FILE *out, const PGresult *dom, int d, const PGresult *types)
+print_domain(FILE *out, const PGresult *dom, int d, const PGresult *types, GHashTable *first)
 {
 	const char *name = PQgetvalue(dom, d, 0);
 	long double ok = sum_of(dom, d, 1), failed = sum_of(dom, d, 2), more_sessions = 0;
@@ -148,11 +149,14 @@ print_domain(FILE *out, const PGresult *dom, int d, const PGresult *types)
 	put_wrapped(out, "  ", "  ", buf_cstr(&line));
 	if (*PQgetvalue(dom, d, 4))
 		put_wrapped(out, "  reporters: ", "    ", PQgetvalue(dom, d, 4));
-	for (int t = 0; t < PQntuples(types); t++) {
+	/* the domain's rows are together (ordered by domain first): from its first on */
+	gpointer at = g_hash_table_lookup(first, name);
+
+	for (int t = at ? GPOINTER_TO_INT(at) - 1 : PQntuples(types); t < PQntuples(types); t++) {
 		const char *rt = PQgetvalue(types, t, 1), *advice;
 
 		if (strcmp(PQgetvalue(types, t, 0), name) != 0)
-			continue;
+			break;
 		if (shown == TOP_RESULT_TYPES) {
 			more++;
 			more_sessions += sum_of(types, t, 2);
@@ -195,16 +199,16 @@ static const char sql_window[] =
 
 /* Sessions counted once per report and policy domain (tlsrpt.report_domain),
  * failure rows repeated under another policy of the report once
- * (failure_detail.counted_sessions); doc/views.md, "Counting". */
+ * (failure_detail.counted_sessions); doc/views.md, "Counting". The sums of
+ * report_domain since the start of the period come from
+ * tlsrpt.domain_totals_since (migration 11: rolled up per day). */
 static const char sql_domains[] =
 	"SELECT coalesce(d.policy_domain, '" NO_DOMAIN "'),"
-	" sum(d.successful), sum(d.failed), count(*),"
-	" coalesce(string_agg(DISTINCT d.organization_name, ', ' ORDER BY d.organization_name), ''),"
-	" count(DISTINCT d.organization_name)"
-	" FROM tlsrpt.report_domain d"
-	" WHERE d.date_end > now() - make_interval(days => $1::integer)"
-	" AND ($2::text IS NULL OR lower(d.policy_domain) = lower($2::text))"
-	" GROUP BY 1"
+	" d.successful, d.failed, d.reports,"
+	" array_to_string(d.reporter_names, ', '),"
+	" cardinality(d.reporter_names)"
+	" FROM tlsrpt.domain_totals_since(now() - make_interval(days => $1::integer)) d"
+	" WHERE ($2::text IS NULL OR lower(d.policy_domain) = lower($2::text))"
 	" ORDER BY 3 DESC, 2 DESC, 1";
 
 /* Per domain and result type: the failed sessions, the MX hosts, and how
@@ -212,7 +216,9 @@ static const char sql_domains[] =
  * domain (tlsrpt.sts_policy_version: replaced longer ago than its max_age, or
  * not the published one), with what that policy was. Only the reports of the
  * reporters tlsrpt.sts_drift names for the period (and a week before it, for
- * long periods) have their policy parsed: none when there is no drift. */
+ * long periods) have their policy parsed: none when there is no drift. The
+ * failure rows are failure_detail's, read from the rollup (tlsrpt.failure_row;
+ * the coalesce, implied by the date_end condition, is its index). */
 static const char sql_types[] =
 	"WITH d AS ("
 	" SELECT DISTINCT policy_domain, organization_name, version"
@@ -248,9 +254,10 @@ static const char sql_types[] =
 	" sum(f.counted_sessions) AS n,"
 	" coalesce(sum(f.counted_sessions) FILTER (WHERE s.report IS NOT NULL), 0) AS stale,"
 	" array_agg(DISTINCT s.what) FILTER (WHERE s.what IS NOT NULL) AS what"
-	" FROM tlsrpt.failure_detail f"
+	" FROM tlsrpt.failure_row f"
 	" LEFT JOIN s ON s.report = f.report AND s.policy_domain = f.policy_domain"
 	" WHERE f.date_end > now() - make_interval(days => $1::integer)"
+	" AND coalesce(f.date_end, f.received_at) > now() - make_interval(days => $1::integer)"
 	" AND ($2::text IS NULL OR lower(f.policy_domain) = lower($2::text))"
 	" GROUP BY 1, 2, 3)"
 	" SELECT domain, result_type, sum(n),"
@@ -283,6 +290,7 @@ summary_print(const struct config *cfg, unsigned days, const char *domain, bool 
 	const char *params[2] = {dtext, domain};
 	const char *scope[1] = {authenticated_only ? "on" : "off"};
 	struct buf head = {0};
+	GHashTable *first = NULL;
 	int rc = -1;
 
 	if ((conn = pgconn_open(cfg, e)) == NULL)
@@ -309,10 +317,16 @@ summary_print(const struct config *cfg, unsigned days, const char *domain, bool 
 		put_wrapped(out, "", "  ", "only reports with an aligned DKIM pass");
 	if (PQntuples(dom) == 0)
 		fputs("\nno reports in that period\n", out);
+	/* each domain's first row of types (a domain of thousands is not a scan of them all) */
+	first = g_hash_table_new(g_str_hash, g_str_equal);
+	for (int t = PQntuples(types) - 1; t >= 0; t--)
+		g_hash_table_insert(first, PQgetvalue(types, t, 0), GINT_TO_POINTER(t + 1));
 	for (int d = 0; d < PQntuples(dom); d++)
-		print_domain(out, dom, d, types);
+		print_domain(out, dom, d, types, first);
 	rc = 0;
 out:
+	if (first != NULL)
+		g_hash_table_destroy(first);
 	buf_free(&head);
 	PQclear(win);
 	PQclear(dom);

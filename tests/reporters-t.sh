@@ -198,6 +198,19 @@ checks "before refresh()"
 is "$(q "SELECT tlsrpt.refresh()")" "$(ls "$dir" | wc -l)" "refresh() takes in every report"
 checks "after refresh()"
 
+# sts_drift(since, domains) (migration 11, the Grafana panel's): the rows of
+# sts_drift(since) for those domains, and none of the others
+drift_of() { q "SELECT count(*) FROM ($1 EXCEPT ALL $2) a"; }
+for since in "'-infinity'" "'$(vday 9)'"; do
+	is "$(drift_of "SELECT * FROM tlsrpt.sts_drift($since::date, ARRAY['drift.example', 'nowhere.example'])" \
+		"SELECT * FROM tlsrpt.sts_drift($since::date) WHERE policy_domain IN ('drift.example', 'nowhere.example')")|$(
+		drift_of "SELECT * FROM tlsrpt.sts_drift($since::date) WHERE policy_domain IN ('drift.example', 'nowhere.example')" \
+		"SELECT * FROM tlsrpt.sts_drift($since::date, ARRAY['drift.example', 'nowhere.example'])")|$(
+		q "SELECT count(*) > 0 FROM tlsrpt.sts_drift($since::date, ARRAY['drift.example'])")|$(
+		q "SELECT count(*) FROM tlsrpt.sts_drift($since::date, ARRAY['other.example'])")" "0|0|t|0" \
+		"sts_drift($since, domains): sts_drift's rows of those domains"
+done
+
 # the Grafana panel of reports per day leaves the loop-only reporter out
 # (its macros expanded as tests/grafana-t.sh does, last 30 days, ledger.example)
 panel_sql() {
@@ -260,6 +273,27 @@ head -c 70000 /dev/zero | tr '\0' 'x' >"$W/huge.txt"
 ingest_noin -d "$conn" --init-db -o "published_sts_policy=$W/huge.txt"
 expect_fail "published_sts_policy: a file too large" 78 5
 is "$(q "SELECT count(*) FROM tlsrpt.published_sts_policy")" 0 "a refused policy file leaves the table as it was"
+
+# ---------------------------------------------------------------- a report of two domains
+# reporter_daily (migration 11) counts it under each domain with its id in
+# shared; the reports-per-day panel over both domains counts it once
+vreport "Two Domains" two-1 2 "$(vsts two-a.example enforce 86400 mx.two.example 30 3)" \
+	"$(vsts two-b.example enforce 86400 mx.two.example 20 2)" >"$W/two-1.json"
+ok "a report of two domains" "$BIN" -d "$conn" "$W/two-1.json"
+two_panel() {
+	q "$(panel_sql "Reports per day by reporter" | sed "s/'ledger.example'/'two-a.example', 'two-b.example'/g")" |
+		grep '|Two Domains|' | cut -d'|' -f2,3
+}
+for stage in "before refresh()" "after refresh()"; do
+	[ "$stage" = "after refresh()" ] && q "SELECT tlsrpt.refresh()" >/dev/null
+	is "$(q "SELECT count(*) FROM ((SELECT * FROM tlsrpt.reporter_daily EXCEPT ALL SELECT * FROM tlsrpt.reporter_daily_plain)
+	          UNION ALL (SELECT * FROM tlsrpt.reporter_daily_plain EXCEPT ALL SELECT * FROM tlsrpt.reporter_daily)) x")" 0 \
+		"$stage: reporter_daily = reporter_daily_plain"
+	is "$(q "SELECT string_agg(policy_domain || ':' || reports || ':' || cardinality(shared), ' ' ORDER BY policy_domain)
+	         FROM tlsrpt.reporter_daily WHERE organization_name = 'Two Domains'")" "two-a.example:1:1 two-b.example:1:1" \
+		"$stage: reporter_daily: the report under each domain, shared"
+	is "$(two_panel)" "Two Domains|1" "$stage: Grafana, reports per day over both domains: counted once"
+done
 
 # ---------------------------------------------------------------- --summary
 fits80() {

@@ -6,7 +6,8 @@
 # policies and a report whose transaction is still open while refresh() runs:
 # before any refresh, after it, with new reports on top, after a purge, with
 # tlsrpt.authenticated_only on; and refresh() catches up from its watermark.
-# Migration 8's reporter_ledger and sts_reporter_daily are compared the same way.
+# Migration 8's reporter_ledger and sts_reporter_daily are compared the same way,
+# and migration 11's reporter_daily, alert_failure_rate and domain_totals_since.
 here=$(cd "$(dirname "$0")" && pwd)
 : "${top_srcdir:=$here/..}"
 . "$here/lib/tap.sh"
@@ -32,6 +33,11 @@ PAIRS=(
 	"alert_critical_failure|SELECT * FROM tlsrpt.alert_critical_failure('3 days')|SELECT * FROM tlsrpt.alert_critical_failure_plain('3 days')"
 	"reporter_ledger|SELECT * FROM tlsrpt.reporter_ledger|SELECT * FROM tlsrpt.reporter_ledger_plain"
 	"sts_reporter_daily|SELECT * FROM tlsrpt.sts_reporter_daily|SELECT * FROM tlsrpt.sts_reporter_daily_plain"
+	"reporter_daily|SELECT * FROM tlsrpt.reporter_daily|SELECT * FROM tlsrpt.reporter_daily_plain"
+	"alert_failure_rate|SELECT * FROM tlsrpt.alert_failure_rate(0, 400)|SELECT * FROM tlsrpt.alert_failure_rate_plain(0, 400)"
+	"alert_failure_rate (3 days)|SELECT * FROM tlsrpt.alert_failure_rate(0.01, 3)|SELECT * FROM tlsrpt.alert_failure_rate_plain(0.01, 3)"
+	"domain_totals_since|SELECT * FROM tlsrpt.domain_totals_since(now() - interval '50 hours')|SELECT policy_domain, sum(successful), sum(failed), sum(sessions), count(*), coalesce(array_agg(DISTINCT organization_name ORDER BY organization_name) FILTER (WHERE organization_name IS NOT NULL), '{}') FROM tlsrpt.report_domain WHERE date_end > now() - interval '50 hours' GROUP BY 1"
+	"domain_totals_since (400 days)|SELECT * FROM tlsrpt.domain_totals_since(now() - interval '400 days 7 hours')|SELECT policy_domain, sum(successful), sum(failed), sum(sessions), count(*), coalesce(array_agg(DISTINCT organization_name ORDER BY organization_name) FILTER (WHERE organization_name IS NOT NULL), '{}') FROM tlsrpt.report_domain WHERE date_end > now() - interval '400 days 7 hours' GROUP BY 1"
 )
 
 # same STAGE [SET...]: every pair gives the same rows (as multisets), and rows
@@ -44,7 +50,7 @@ same() {
 		                  (SELECT count(*) FROM ($plain) c)")
 		n=${out##* of }
 		is "${out%% of *}" "0/0" "$stage: $name gives the rows of its plain definition ($n rows)"
-		case $name in alert_new_result_type) ;; *)
+		case $name in alert_new_result_type | "alert_failure_rate (3 days)" | domain_totals_since) ;; *)
 			[ "$set" ] || ok "$stage: $name has rows to compare" test "${n:-0}" -ge 1 ;;
 		esac
 	done
