@@ -19,7 +19,7 @@ count() {
 wait_gone() {
 	local i
 	for ((i = 0; i < 100; i++)); do
-		pgrep -f "^$BIN .*\.mbox" >/dev/null || return 0
+		pgrep -f "^$BIN_PROGRAM .*\.mbox" >/dev/null || return 0
 		sleep 0.05
 	done
 	return 1
@@ -352,7 +352,7 @@ for _ in $(seq 300); do
 	[ "$(count "tlsrpt.report WHERE report_id LIKE 'lanesterm-%'")" -ge 10 ] && break
 	sleep 0.05
 done
-is "$(pgrep -c -f "^$BIN .*lanesterm\.mbox")" 2 "two lanes: two processes run it"
+is "$(pgrep -c -f "^$BIN_PROGRAM .*lanesterm\.mbox")" 2 "two lanes: two processes run it"
 kill -TERM "$pid"
 wait "$pid"
 rc=$?
