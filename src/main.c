@@ -400,7 +400,7 @@ main_run(struct main_options *o, enum main_mode mode)
 	if (main_configure(o, &e) < 0)
 		return mode == MAIN_CGI ? cgi_fail(&e) : exits_fail_error(&e);
 	exits_signals(o->cfg.deadline);
-	mime_init();
+	mime_quiet_glib(); /* GMime itself is set up at the first parse (mime_init) */
 	status = main_modes[mode].run(o);
 	mime_shutdown();
 	if (fflush(stdout) != 0 && status == 0)

@@ -38,19 +38,34 @@ glib_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, g
 	return G_LOG_WRITER_HANDLED;
 }
 
+static bool mime_quiet, mime_ready;
+
+void
+mime_quiet_glib(void)
+{
+	/* GLib must never write to stderr before our one status line. */
+	if (mime_quiet)
+		return;
+	mime_quiet = true;
+	g_log_set_default_handler(glib_log_handler, NULL);
+	g_log_set_writer_func(glib_log_writer, NULL, NULL);
+}
+
 void
 mime_init(void)
 {
-	/* GLib must never write to stderr before our one status line. */
-	g_log_set_default_handler(glib_log_handler, NULL);
-	g_log_set_writer_func(glib_log_writer, NULL, NULL);
-	g_mime_init();
+	mime_quiet_glib();
+	if (!mime_ready)
+		g_mime_init();
+	mime_ready = true;
 }
 
 void
 mime_shutdown(void)
 {
-	g_mime_shutdown();
+	if (mime_ready)
+		g_mime_shutdown();
+	mime_ready = false;
 }
 
 static char *
@@ -275,9 +290,14 @@ out:
 static GMimeMessage *
 construct_message(const unsigned char *msg, size_t len, struct parser_warnings *w)
 {
-	GMimeStream *stream = g_mime_stream_mem_new_with_buffer((const char *)msg, len);
-	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-	GMimeParserOptions *opts = g_mime_parser_options_new();
+	GMimeStream *stream;
+	GMimeParser *parser;
+	GMimeParserOptions *opts;
+
+	mime_init();
+	stream = g_mime_stream_mem_new_with_buffer((const char *)msg, len);
+	parser = g_mime_parser_new_with_stream(stream);
+	opts = g_mime_parser_options_new();
 	GMimeMessage *message;
 
 	g_object_unref(stream);

@@ -29,6 +29,10 @@ struct mail {
 	char *parser_warnings; /* GMime's warnings in words ("a; b"), or NULL: for a rejection's reason */
 };
 
+/* GLib's messages to our log, never to stderr: first thing, once. */
+void mime_quiet_glib(void);
+/* GMime set up (and GLib quiet): at the first parse, or before, once;
+ * a delivery's connection is started before it (deliver.c). */
 void mime_init(void);
 void mime_shutdown(void);
 
