@@ -47,9 +47,15 @@ struct backfill_stop {
 	char msg[sizeof ((struct error *)0)->msg];
 };
 
+/* What a run has stored (messages committed, their answers read): a single
+ * lane's own, or in the mapping its lanes share. */
+struct backfill_counts {
+	atomic_size_t done, reports_new, reports_dup, rejected;
+};
+
 /* What the lanes of a run share: one mapping, made before they fork. */
 struct backfill_shared {
-	atomic_size_t done, reports_new, reports_dup, rejected;
+	struct backfill_counts counts;
 	struct backfill_stop stop[BACKFILL_LANES_MAX];
 };
 
@@ -63,8 +69,9 @@ struct backfill {
 	struct store *store;
 	struct pipeline *pipeline;   /* NULL once it stopped or finished */
 	struct store_via via;
-	size_t inputs, reports_new, reports_dup, rejected, unreadable;
-	size_t done;                 /* messages committed (their answers read) */
+	struct backfill_counts own_counts;
+	struct backfill_counts *counts; /* &own_counts, or the lanes' shared ones */
+	size_t inputs, unreadable;
 	int stop_status;             /* set where the pipeline stopped */
 	struct source_stats walked;  /* what the FILE arguments held */
 	size_t total;                /* messages to do, when counted first; 0: unknown */
@@ -82,13 +89,6 @@ struct backfill_pending {
 	size_t seq;
 };
 
-/* The run's figures: its lanes' together. */
-static size_t
-backfill_total(const struct backfill *run, const size_t *own, const atomic_size_t *shared)
-{
-	return run->shared != NULL ? atomic_load(shared) : *own;
-}
-
 /* A stop, told at once by a single lane, kept for lane 0 by the others. */
 static int
 backfill_stop_at(struct backfill *run, size_t seq, bool lost, const char *source, const struct error *e)
@@ -102,8 +102,9 @@ backfill_stop_at(struct backfill *run, size_t seq, bool lost, const char *source
 			return exits_fail(e->cls, "%s: %s", source, e->msg);
 		return exits_fail(e->cls, "stopped at %s: %s; the %zu message(s) before it are stored"
 				  " (%zu reports, %zu already there, %zu rejected); run the same command"
-				  " again to go on", source, e->msg, run->done, run->reports_new,
-				  run->reports_dup, run->rejected);
+				  " again to go on", source, e->msg, atomic_load(&run->counts->done),
+				  atomic_load(&run->counts->reports_new), atomic_load(&run->counts->reports_dup),
+				  atomic_load(&run->counts->rejected));
 	}
 	st = &run->shared->stop[run->lane];
 	if (st->seq <= seq)
@@ -136,16 +137,10 @@ backfill_done(void *arg, void *tag, const struct store_result *res, const struct
 	const struct delivery *d = p->d;
 
 	if (res != NULL) {
-		run->done++;
-		run->reports_new += res->reports_new;
-		run->reports_dup += res->reports_duplicate;
-		run->rejected += d->n_rejections;
-		if (run->shared != NULL) {
-			atomic_fetch_add(&run->shared->done, 1);
-			atomic_fetch_add(&run->shared->reports_new, res->reports_new);
-			atomic_fetch_add(&run->shared->reports_dup, res->reports_duplicate);
-			atomic_fetch_add(&run->shared->rejected, d->n_rejections);
-		}
+		atomic_fetch_add(&run->counts->done, 1);
+		atomic_fetch_add(&run->counts->reports_new, res->reports_new);
+		atomic_fetch_add(&run->counts->reports_dup, res->reports_duplicate);
+		atomic_fetch_add(&run->counts->rejected, d->n_rejections);
 		run->redo.rejected_new += res->rejected_new;
 		run->redo.deleted += res->redo_deleted;
 		run->redo.kept += res->redo_kept;
@@ -242,10 +237,8 @@ backfill_progress(struct backfill *run, bool force)
 	char line[256];
 	int n;
 
-	size_t done = backfill_total(run, &run->done, run->shared ? &run->shared->done : NULL);
-	size_t stored = backfill_total(run, &run->reports_new, run->shared ? &run->shared->reports_new : NULL);
-	size_t dup = backfill_total(run, &run->reports_dup, run->shared ? &run->shared->reports_dup : NULL);
-	size_t rejected = backfill_total(run, &run->rejected, run->shared ? &run->shared->rejected : NULL);
+	size_t done = atomic_load(&run->counts->done), stored = atomic_load(&run->counts->reports_new);
+	size_t dup = atomic_load(&run->counts->reports_dup), rejected = atomic_load(&run->counts->rejected);
 
 	if (!run->progress || run->lane != 0 || (!force && now - run->t_shown < 250))
 		return;
@@ -271,9 +264,8 @@ backfill_summary(struct backfill *run)
 	size_t unreadable = run->unreadable + run->walked.unreadable;
 
 	size_t inputs = run->shared != NULL ? run->seq : run->inputs;
-	size_t stored = backfill_total(run, &run->reports_new, run->shared ? &run->shared->reports_new : NULL);
-	size_t dup = backfill_total(run, &run->reports_dup, run->shared ? &run->shared->reports_dup : NULL);
-	size_t rejected = backfill_total(run, &run->rejected, run->shared ? &run->shared->rejected : NULL);
+	size_t stored = atomic_load(&run->counts->reports_new), dup = atomic_load(&run->counts->reports_dup);
+	size_t rejected = atomic_load(&run->counts->rejected);
 
 	log_info("done: %zu inputs, %zu reports stored, %zu already stored, %zu rejected, %zu unreadable",
 		 inputs, stored, dup, rejected, unreadable);
@@ -346,14 +338,13 @@ backfill_start(struct backfill *run, char *const *paths, size_t n, bool verbose)
 
 /* Up to backfill_jobs lanes (fewer for few messages): forks the other
  * lanes' processes, which return here as lane 1, 2...; a lane that cannot be
- * forked is lane 0's too (own). One lane when the mapping cannot be made. */
+ * forked is lane 0's too (run->own). One lane when the mapping cannot be made. */
 static void
-backfill_lanes(struct backfill *run, char *const *paths, size_t n, unsigned *own, pid_t *pids)
+backfill_lanes(struct backfill *run, char *const *paths, size_t n, pid_t *pids)
 {
 	unsigned lanes = run->cfg->backfill_jobs < BACKFILL_LANES_MAX ? run->cfg->backfill_jobs : BACKFILL_LANES_MAX;
 	pid_t parent = getpid();
 
-	*own = 1;
 	if (lanes <= 1)
 		return;
 	for (size_t i = 0; i < n; i++)
@@ -370,6 +361,7 @@ backfill_lanes(struct backfill *run, char *const *paths, size_t n, unsigned *own
 	for (unsigned l = 0; l < BACKFILL_LANES_MAX; l++)
 		run->shared->stop[l].seq = SIZE_MAX;
 	run->lanes = lanes;
+	run->counts = &run->shared->counts;
 	fflush(NULL);
 	for (unsigned l = 1; l < lanes; l++) {
 		pid_t pid = fork();
@@ -380,11 +372,11 @@ backfill_lanes(struct backfill *run, char *const *paths, size_t n, unsigned *own
 				_exit(EX_TEMPFAIL);
 			exits_quiet();
 			run->lane = l;
-			*own = 1u << l;
+			run->own = 1u << l;
 			return;
 		}
 		if (pid < 0)
-			*own |= 1u << l;
+			run->own |= 1u << l;
 		pids[l] = pid;
 	}
 }
@@ -422,8 +414,8 @@ backfill_join(struct backfill *run, const pid_t *pids)
 		return exits_fail(first->cls, "%s: %s", first->source, first->msg);
 	return exits_fail(first->cls, "stopped at %s: %s; the %zu message(s) before it are stored (%zu reports,"
 			  " %zu already there, %zu rejected in all); run the same command again to go on",
-			  first->source, first->msg, first->seq, atomic_load(&run->shared->reports_new),
-			  atomic_load(&run->shared->reports_dup), atomic_load(&run->shared->rejected));
+			  first->source, first->msg, first->seq, atomic_load(&run->counts->reports_new),
+			  atomic_load(&run->counts->reports_dup), atomic_load(&run->counts->rejected));
 }
 
 int
@@ -433,8 +425,9 @@ backfill_run(const struct config *cfg, char *const *paths, size_t n, bool dry_ru
 	pid_t pids[BACKFILL_LANES_MAX] = {0};
 	int status = 0;
 
+	run.counts = &run.own_counts;
 	if (!dry_run)
-		backfill_lanes(&run, paths, n, &run.own, pids);
+		backfill_lanes(&run, paths, n, pids);
 	if (!dry_run)
 		status = backfill_start(&run, paths, n, verbose);
 	if (status == 0 && dry_run && n == 0)
@@ -455,7 +448,7 @@ backfill_run(const struct config *cfg, char *const *paths, size_t n, bool dry_ru
 		backfill_summary(&run);
 	/* on a partitioned schema, the parents' statistics after many new rows (once, by lane 0) */
 	if (status == 0 && !dry_run &&
-	    backfill_total(&run, &run.reports_new, run.shared ? &run.shared->reports_new : NULL) > 0) {
+	    atomic_load(&run.counts->reports_new) > 0) {
 		alarm(cfg->deadline);
 		schema_analyze_partitioned(store_conn(run.store), cfg);
 	}
@@ -478,6 +471,7 @@ backfill_feed_begin(const struct config *cfg, size_t total, bool verbose, int *s
 	struct backfill *run = xcalloc(1, sizeof *run);
 
 	run->cfg = cfg;
+	run->counts = &run->own_counts;
 	run->lanes = 1;
 	run->own = 1;
 	run->noun = "rows";
@@ -503,7 +497,7 @@ backfill_feed_end(struct backfill *run, int status, struct backfill_tally *t)
 {
 	if (status == 0)
 		status = backfill_finish(run);
-	if (status == 0 && run->reports_new > 0) {
+	if (status == 0 && atomic_load(&run->counts->reports_new) > 0) {
 		alarm(run->cfg->deadline);
 		schema_analyze_partitioned(store_conn(run->store), run->cfg);
 	}
@@ -511,8 +505,8 @@ backfill_feed_end(struct backfill *run, int status, struct backfill_tally *t)
 	alarm(0);
 	*t = run->redo;
 	t->inputs = run->inputs;
-	t->reports_new = run->reports_new;
-	t->reports_dup = run->reports_dup;
+	t->reports_new = atomic_load(&run->counts->reports_new);
+	t->reports_dup = atomic_load(&run->counts->reports_dup);
 	t->secs = (double)(now_ms() - run->t_start) / 1000.0;
 	if (status == 0)
 		log_info("done: %zu rows reprocessed, %zu reports stored, %zu already stored, %zu rows deleted, "

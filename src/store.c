@@ -123,18 +123,25 @@ store_param_number(size_t c)
 	return (int)c + 1 + (store_columns[c].level == STORE_PER_FAILURE);
 }
 
-/* "$n::type" of claim argument a, in a static buffer. */
+/* The per-report column of that name. */
+static const struct store_column *
+store_report_column(const char *name)
+{
+	for (size_t c = 0; c < STORE_N_COLUMNS; c++)
+		if (store_columns[c].level == STORE_PER_REPORT && strcmp(store_columns[c].name, name) == 0)
+			return &store_columns[c];
+	abort(); /* a name missing from store_columns */
+}
+
+/* "$n::type" of the per-report column of that name, in a static buffer. */
 static const char *
-store_claim_param(size_t a)
+store_report_param(const char *name)
 {
 	static char text[64];
+	const struct store_column *col = store_report_column(name);
 
-	for (size_t c = 0; c < STORE_N_COLUMNS; c++)
-		if (store_columns[c].level == STORE_PER_REPORT && strcmp(store_columns[c].name, store_claim_args[a]) == 0) {
-			snprintf(text, sizeof text, "$%d::%s", store_param_number(c), store_columns[c].type);
-			return text;
-		}
-	abort(); /* a name missing from store_columns */
+	snprintf(text, sizeof text, "$%d::%s", store_param_number((size_t)(col - store_columns)), col->type);
+	return text;
 }
 
 static void
@@ -179,21 +186,18 @@ store_report_sql(void)
 	buf_puts(&sql, ", shadowed, period_month) SELECT ");
 	store_sql_level(&sql, STORE_PER_REPORT, "v");
 	/* the partition key (migration 9): the month of date_end; policies and failures take their report's */
-	for (size_t c = 0; c < STORE_N_COLUMNS; c++)
-		if (store_columns[c].level == STORE_PER_REPORT && strcmp(store_columns[c].name, "date_end") == 0)
-			buf_printf(&sql, ", c.shadowed, tlsrpt.period_month($%d::%s)", store_param_number(c),
-				   store_columns[c].type);
+	buf_printf(&sql, ", c.shadowed, tlsrpt.period_month(%s)", store_report_param("date_end"));
 	/* the common case without PL/pgSQL (migration 10): under the lock the
 	 * statement before took, no copy stored yet of a complete identity */
 	buf_puts(&sql, " FROM (SELECT CASE WHEN ");
 	for (size_t a = 0; a < STORE_LOCK_ARGS; a++)
-		buf_printf(&sql, "%s IS NOT NULL AND ", store_claim_param(a));
+		buf_printf(&sql, "%s IS NOT NULL AND ", store_report_param(store_claim_args[a]));
 	buf_puts(&sql, "NOT EXISTS (SELECT FROM tlsrpt.report x WHERE x.content_key IS NULL");
 	for (size_t a = 0; a < STORE_LOCK_ARGS; a++)
-		buf_printf(&sql, " AND x.%s = %s", store_claim_args[a], store_claim_param(a));
+		buf_printf(&sql, " AND x.%s = %s", store_claim_args[a], store_report_param(store_claim_args[a]));
 	buf_puts(&sql, ") THEN false ELSE tlsrpt.report_claim(");
 	for (size_t a = 0; a < sizeof store_claim_args / sizeof store_claim_args[0]; a++)
-		buf_printf(&sql, "%s%s", a ? ", " : "", store_claim_param(a));
+		buf_printf(&sql, "%s%s", a ? ", " : "", store_report_param(store_claim_args[a]));
 	buf_puts(&sql, ") END) AS c(shadowed) WHERE c.shadowed IS NOT NULL ON CONFLICT ON CONSTRAINT report_identity DO NOTHING RETURNING id, period_month),"
 		       " p AS (INSERT INTO tlsrpt.policy (report, period_month, ");
 	store_sql_level(&sql, STORE_PER_POLICY, "n");
@@ -455,6 +459,14 @@ store_send_prepare_report(struct store *s, struct error *e)
  * the identity's advisory lock, held until COMMIT, so that the report
  * statement, which starts after it, sees every copy of the report committed
  * before it (copies arriving at the same time take turns). */
+/* The timeouts as set_config() values (each buffer 16 bytes). */
+static void
+store_timeout_texts(const struct store *s, char *st_text, char *lt_text)
+{
+	snprintf(st_text, 16, "%us", s->statement_timeout);
+	snprintf(lt_text, 16, "%us", s->lock_timeout);
+}
+
 #define STORE_LOCK_KEY "tlsrpt.report_lock_key($1::text, $2::text, $3::timestamptz, $4::timestamptz)"
 /* The lock, and the same setting the transaction's timeouts first (one
  * statement instead of two; store_send_timeouts): the subquery, which has
@@ -480,11 +492,8 @@ store_send_lock(struct store *s, const struct delivery *d, const struct found_re
 	int rc;
 
 	for (size_t a = 0; a < STORE_LOCK_ARGS; a++)
-		for (size_t c = 0; c < STORE_N_COLUMNS; c++)
-			if (store_columns[c].level == STORE_PER_REPORT && strcmp(store_columns[c].name, store_claim_args[a]) == 0)
-				values[a] = store_value(&store_columns[c], &row, &owned[a]);
-	snprintf(st_text, sizeof st_text, "%us", s->statement_timeout);
-	snprintf(lt_text, sizeof lt_text, "%us", s->lock_timeout);
+		values[a] = store_value(store_report_column(store_claim_args[a]), &row, &owned[a]);
+	store_timeout_texts(s, st_text, lt_text);
 	values[STORE_LOCK_ARGS] = st_text;
 	values[STORE_LOCK_ARGS + 1] = lt_text;
 	rc = store_send_params(s, store_sql_lock[timeouts], STORE_LOCK_ARGS + 2 * (timeouts != STORE_TIMEOUTS_SET),
@@ -692,8 +701,7 @@ store_send_timeouts(struct store *s, enum pg_failure *kind, struct error *e)
 	char st_text[16], lt_text[16];
 	const char *timeouts[2] = {st_text, lt_text};
 
-	snprintf(st_text, sizeof st_text, "%us", s->statement_timeout);
-	snprintf(lt_text, sizeof lt_text, "%us", s->lock_timeout);
+	store_timeout_texts(s, st_text, lt_text);
 	return store_send_params(s, store_sql_timeouts, 2, timeouts, NULL, NULL, "BEGIN", kind, e);
 }
 
@@ -709,8 +717,7 @@ store_send_timeouts_group(struct store *s, enum pg_failure *kind, struct error *
 	char st_text[16], lt_text[16];
 	const char *timeouts[2] = {st_text, lt_text};
 
-	snprintf(st_text, sizeof st_text, "%us", s->statement_timeout);
-	snprintf(lt_text, sizeof lt_text, "%us", s->lock_timeout);
+	store_timeout_texts(s, st_text, lt_text);
 	return store_send_params(s, store_sql_timeouts_group, 2, timeouts, NULL, NULL, "BEGIN", kind, e);
 }
 
