@@ -4,11 +4,12 @@
   queries.py DASHBOARD.json DOMAINS-FILE ONE-DOMAIN OUTDIR
 
 Writes OUTDIR/NN.sql, one per query, the first line a "-- name" comment:
-every panel target of the Grafana dashboard with the macros expanded as
-Grafana's PostgreSQL data source does (time range: the last 30 days), once
-with $domain = "All" (an IN list of every domain in DOMAINS-FILE, one a line)
-and once with ONE-DOMAIN; then latest_report and sts_policy_history as the
-panels of earlier dashboards read them; then every alert function.
+the query of each dashboard variable, then every panel target of the Grafana
+dashboard with the macros expanded as Grafana's PostgreSQL data source does
+(time range: the last 30 days), once with $domain = "All" (an IN list of
+every domain in DOMAINS-FILE, one a line) and once with ONE-DOMAIN; then
+latest_report and sts_policy_history as the panels of earlier dashboards read
+them; then every alert function.
 """
 import datetime
 import json
@@ -49,6 +50,9 @@ def panels(ps):
 
 alldoms = ",".join(q(d) for d in open(domfile).read().split("\n") if d)
 out = []
+for v in json.load(open(dash))["templating"]["list"]:
+    if v.get("type") == "query":
+        out.append(("variable: %s (the dashboard's list)" % v["name"], expand(v["query"], alldoms)))
 for p in panels(json.load(open(dash))["panels"]):
     for t in p.get("targets", []):
         raw = t["rawSql"]

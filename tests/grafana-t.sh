@@ -208,7 +208,7 @@ is "$(panel "Sessions and failure rate in the period" "$W/npanels" | grep '^dual
 	"sessions and failure rate in the period: dual.example"
 is "$(panel "Sessions and failure rate in the period" "$W/npanels" | grep '^mail\.mox\.example|' | cut -d'|' -f2,6)" "20|t" \
 	"sessions and failure rate in the period: the host report is marked"
-rates=$(panel "Failure rate per domain" "$W/npanels" | grep '|dual\.example|')
+rates=$(panel "Failure rate per domain (the 10 with the most failed sessions)" "$W/npanels" | grep '|dual\.example|')
 is "$(printf '%s\n' "$rates" | python3 -c '
 import sys
 print(",".join("%.6f" % float(l.split("|")[2]) for l in sys.stdin.read().split()))')" \
@@ -219,5 +219,46 @@ is "$(panel "Top failing receiving IPs" "$W/npanels" | cut -d'|' -f1,3)" "198.51
 is "$(panel "Failures by result type and MX" "$W/npanels" | cut -d'|' -f1,2,4 | sort)" \
 	"$(expect '"\n".join(sorted("%s|%s|%d" % (k.split("|")[2], k.split("|")[3], v) for k, v in e["failures"].items()))')" \
 	"failures by result type and MX"
+
+# ---------------------------------------------------------------- the failure-rate panel's ten
+# Twelve domains, domain K with K failed sessions of 100 (K = 0..11) on one day,
+# domain 5 with 5 more on another day: the panel draws the ten with the most
+# failed sessions (2..11 and 5), each day's rate; the selection's order and
+# the two left out do not matter.
+python3 - "$W/many" "$NOW" <<'PY' || bail "cannot write the twelve reports"
+import datetime, json, os, sys
+out, now = sys.argv[1], int(sys.argv[2])
+os.makedirs(out, exist_ok=True)
+def day(k):
+    return (datetime.datetime.fromtimestamp(now, datetime.timezone.utc).date() - datetime.timedelta(days=k)).isoformat()
+def report(n, k, dom, ok, bad):
+    r = {"organization-name": "Rank Test", "contact-info": "tlsrpt@rank.example", "report-id": "rank-%d" % n,
+         "date-range": {"start-datetime": day(k) + "T00:00:00Z", "end-datetime": day(k) + "T23:59:59Z"},
+         "policies": [{"policy": {"policy-type": "sts", "policy-domain": dom,
+                                  "policy-string": ["version: STSv1", "mode: enforce", "mx: mx.%s" % dom, "max_age: 86400"]},
+                       "summary": {"total-successful-session-count": ok, "total-failure-session-count": bad},
+                       "failure-details": [{"result-type": "certificate-expired", "sending-mta-ip": "192.0.2.1",
+                                            "receiving-mx-hostname": "mx." + dom, "failed-session-count": bad}] if bad else []}]}
+    json.dump(r, open(os.path.join(out, "rank-%d.json" % n), "w"))
+for k in range(12):
+    report(k, 2, "rank%02d.example" % k, 100 - k, k)
+report(12, 3, "rank05.example", 95, 5)
+PY
+psql -X -qAt -c "CREATE DATABASE many" >/dev/null
+"$BIN" -d "$(pg_conninfo many)" --init-db >/dev/null
+ok "twelve domains stored" "$BIN" -d "$(pg_conninfo many)" "$W"/many/*.json
+mdomains=$(psql -X -qAt -d many -c "$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print([t for t in d["templating"]["list"] if t["name"] == "domain"][0]["query"])' "$DASH")")
+is "$(printf '%s\n' "$mdomains" | grep -c '^rank')" 12 "the domain variable lists the twelve domains"
+python3 "$W/expand.py" "$DASH" "$W/mpanels" "$from" "$to" "$mdomains" 2>/dev/null || bail "cannot expand the panel queries"
+mrows=$(f=$(grep -l -x -F "Failure rate per domain (the 10 with the most failed sessions) [A]" "$W/mpanels"/*.sql | head -n 1) &&
+	tail -n +2 "$f" | psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1)
+is "$(printf '%s\n' "$mrows" | cut -d'|' -f2 | sort -u | tr '\n' ' ')" \
+	"rank02.example rank03.example rank04.example rank05.example rank06.example rank07.example rank08.example rank09.example rank10.example rank11.example " \
+	"failure rate per domain: the ten domains with the most failed sessions"
+is "$(printf '%s\n' "$mrows" | grep '|rank05\.example|' | cut -d'|' -f3 | xargs printf '%.2f ')" "5.00 5.00 " \
+	"failure rate per domain: rank05.example, 5 of 100 on each of its two days"
 
 done_testing
