@@ -81,14 +81,28 @@ vreport "Late Reporter" late-3 3 \
 # a host report (RFC 8460 section 3): the policy domain is example.org's MX
 vreport "Dane Sender" dane-2 2 \
 	"$(vtlsa mx1.example.org 40 2 "$(vfail tlsa-invalid 192.0.2.77 mx1.example.org 192.0.2.1 2)")" >"$W/more/dane.json"
+# the same day, example.org under tlsa alone (sts and other reports of a domain
+# on one day: one row of daily_domain), and an sts report for the host domain
+# mx1.example.org (its sts sessions and its host report: two rows)
+vreport "Plain Sender" plain-2 2 "$(vtlsa example.org 10 0)" >"$W/more/plain.json"
+vreport "Host Sts" hoststs-2 2 "$(vsts mx1.example.org testing 86400 "mx1.example.org" 7 0)" >"$W/more/hoststs.json"
 ok "more reports stored" "$BIN" -d "$conn" "$W/more/ms-dual.json" "$W/more/late.json" "$W/more/late.json" \
-	"$W/more/dane.json"
+	"$W/more/dane.json" "$W/more/plain.json" "$W/more/hoststs.json"
 is "$(q "SELECT count(*) FROM tlsrpt.report WHERE report_id IN ('ms-dual-2', 'late-3')")" 2 "the duplicate stored once"
-q "UPDATE tlsrpt.report SET received_at = now() - interval '2 hours' WHERE report_id IN ('ms-dual-2', 'late-3', 'dane-2')" >/dev/null
+q "UPDATE tlsrpt.report SET received_at = now() - interval '2 hours' WHERE report_id IN ('ms-dual-2', 'late-3', 'dane-2', 'plain-2', 'hoststs-2')" >/dev/null
 same "new reports, not rolled up yet"
-is "$(q "SELECT tlsrpt.refresh()")" 3 "refresh() takes in the 3 new reports"
+is "$(q "SELECT tlsrpt.refresh()")" 5 "refresh() takes in the 5 new reports"
 is "$(q "SELECT policy_domain FROM tlsrpt.daily_domain WHERE host_report")" "mx1.example.org" \
 	"daily_domain: the host report is marked"
+is "$(q "SELECT string_agg(host_report || ':' || sessions || ':' || array_to_string(reporter_names, ','), ' ' ORDER BY host_report)
+         FROM tlsrpt.daily_domain WHERE policy_domain = 'mx1.example.org'")" "false:7:Host Sts true:42:Dane Sender" \
+	"daily_domain: the host domain's sts sessions and its host report, apart"
+is "$(q "SELECT count(*) FROM tlsrpt.rollup_daily_domain WHERE NOT auth_only AND policy_domain = 'example.org'
+         AND day = (SELECT (date_start AT TIME ZONE 'UTC')::date FROM tlsrpt.report WHERE report_id = 'plain-2')")" 2 \
+	"rollup_daily_domain: example.org's sts and other reports of that day in two rows"
+is "$(q "SELECT count(*) || ':' || bool_and(reporter_names @> ARRAY['Plain Sender', 'Microsoft Corporation']) FROM tlsrpt.daily_domain
+         WHERE policy_domain = 'example.org' AND day = (SELECT (date_start AT TIME ZONE 'UTC')::date FROM tlsrpt.report WHERE report_id = 'plain-2')")" "1:true" \
+	"daily_domain: in one row"
 same "after the second refresh()"
 
 # a report whose transaction is open while refresh() runs: its id is below the
