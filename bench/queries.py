@@ -35,6 +35,7 @@ def expand(sql, domains):
         return "floor(extract(epoch from %s)/%d)*%d" % (col, iv, iv) + (' AS "time"' if alias else "")
     sql = re.sub(r"\$__timeGroupAlias\(([^,()]+),([^)]+)\)", lambda m: group(m, True), sql)
     sql = re.sub(r"\$__timeGroup\(([^,()]+),([^)]+)\)", lambda m: group(m, False), sql)
+    sql = re.sub(r"\$__time\(([^()]+)\)", lambda m: '%s AS "time"' % m.group(1).strip(), sql)
     sql = re.sub(r"\$__timeFilter\(([^()]+)\)",
                  lambda m: "%s BETWEEN '%s' AND '%s'" % (m.group(1).strip(), tfrom, tto), sql)
     sql = sql.replace("$__timeFrom()", "'%s'" % tfrom).replace("$__timeTo()", "'%s'" % tto)

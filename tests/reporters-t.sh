@@ -221,6 +221,7 @@ sql = [p for p in d["panels"] if p["title"] == sys.argv[2]][0]["targets"][0]["ra
 now = int(time.time())
 t = lambda s: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s))
 sql = re.sub(r"\$__timeGroupAlias\(([^,()]+),\s*1d\)", r'floor(extract(epoch from \1)/86400)*86400 AS "time"', sql)
+sql = re.sub(r"\$__time\(([^()]+)\)", r'\1 AS "time"', sql)
 sql = re.sub(r"\$__timeFilter\(([^()]+)\)", lambda m: "%s BETWEEN '%s' AND '%s'" % (m.group(1), t(now - 30 * 86400), t(now)), sql)
 print(sql.replace("$domain", "'ledger.example'"))
 PY
