@@ -105,6 +105,15 @@ is "$(q "SELECT count(*) || ':' || bool_and(reporter_names @> ARRAY['Plain Sende
 	"daily_domain: in one row"
 same "after the second refresh()"
 
+# an upgrade to version 13 fills rollup_daily_domain_total from the rollups
+# already there: its statement, as the migration has it, on these rollups
+fill=$(sed -n '/^INSERT INTO tlsrpt.rollup_daily_domain_total$/,/;/p' "$top_srcdir/src/sql/013-daily-total.sql")
+like "$fill" "^INSERT INTO tlsrpt.rollup_daily_domain_total" "migration 13's filling statement found"
+q "TRUNCATE tlsrpt.rollup_daily_domain_total" >/dev/null
+is "$(q "SELECT count(*) FROM tlsrpt.daily_domain WHERE policy_domain = 'example.org'")" 0 "without it, daily_domain lacks example.org's days rolled up"
+q "$fill" >/dev/null
+same "rollup_daily_domain_total as the upgrade fills it"
+
 # a report whose transaction is open while refresh() runs: its id is below the
 # watermark once a later report is rolled up
 vreport "Slow Sender" slow-1 1 "$(vsts example.org enforce 604800 mx1.example.org 77 0)" >"$W/more/slow.json"
