@@ -85,7 +85,11 @@ vreport "Dane Sender" dane-2 2 \
 # on one day: one row of daily_domain), and an sts report for the host domain
 # mx1.example.org (its sts sessions and its host report: two rows)
 vreport "Plain Sender" plain-2 2 "$(vtlsa example.org 10 0)" >"$W/more/plain.json"
-vreport "Host Sts" hoststs-2 2 "$(vsts mx1.example.org testing 86400 "mx1.example.org" 7 0)" >"$W/more/hoststs.json"
+# (under sts and tlsa, one failure row under both: a failure_daily group of an
+# sts and a host-report row, so not a host report)
+vreport "Host Sts" hoststs-2 2 \
+	"$(vsts mx1.example.org testing 86400 "mx1.example.org" 6 1 "$(vfail certificate-expired 192.0.2.5 mx1.example.org 192.0.2.1 1)")" \
+	"$(vtlsa mx1.example.org 6 1 "$(vfail certificate-expired 192.0.2.5 mx1.example.org 192.0.2.1 1)")" >"$W/more/hoststs.json"
 ok "more reports stored" "$BIN" -d "$conn" "$W/more/ms-dual.json" "$W/more/late.json" "$W/more/late.json" \
 	"$W/more/dane.json" "$W/more/plain.json" "$W/more/hoststs.json"
 is "$(q "SELECT count(*) FROM tlsrpt.report WHERE report_id IN ('ms-dual-2', 'late-3')")" 2 "the duplicate stored once"
@@ -113,6 +117,15 @@ q "TRUNCATE tlsrpt.rollup_daily_domain_total" >/dev/null
 is "$(q "SELECT count(*) FROM tlsrpt.daily_domain WHERE policy_domain = 'example.org'")" 0 "without it, daily_domain lacks example.org's days rolled up"
 q "$fill" >/dev/null
 same "rollup_daily_domain_total as the upgrade fills it"
+# and rollup_failure_daily (migration 14: failure_daily_rows(NULL), every day)
+q "TRUNCATE tlsrpt.rollup_failure_daily" >/dev/null
+is "$(q "SELECT count(*) FROM tlsrpt.failure_daily")" 0 "without it, failure_daily lacks the days rolled up"
+q "INSERT INTO tlsrpt.rollup_failure_daily SELECT * FROM tlsrpt.failure_daily_rows(NULL)" >/dev/null
+same "rollup_failure_daily as the upgrade fills it"
+is "$(q "SELECT string_agg(organization_name || ':' || result_type || ':' || failed_sessions || ':' || failure_rows || ':' || host_report, ' '
+         ORDER BY organization_name) FROM tlsrpt.failure_daily WHERE policy_domain = 'mx1.example.org'")" \
+	"Dane Sender:tlsa-invalid:2:1:true Host Sts:certificate-expired:1:2:false" \
+	"failure_daily: the host report's group, and a group under sts and tlsa (counted once, not a host report)"
 
 # a report whose transaction is open while refresh() runs: its id is below the
 # watermark once a later report is rolled up
