@@ -4,8 +4,10 @@
 # (last 30 days; $domain = All and one domain), every alert function and
 # --summary (--days 7, and --domain) timed: median of SCALE_RUNS runs after one
 # warm-up, psql's \timing (server round trip included), --summary as the wall
-# time of the process. Then --purge-older-than 300 with deliveries running
-# beside it (their median and p90 against the same deliveries without it).
+# time of the process; then all of them again with 20 reports of yesterday
+# pending (stored after the last refresh(), as between two cron runs). Then
+# --purge-older-than 300 with deliveries running beside it (their median and
+# p90 against the same deliveries without it).
 #
 # Environment: SCALE (default 1: 1,000 domains, ~1.17M reports; 0.1 for a
 # tenth), SCALE_RUNS (default 5), SCALE_KEEP=DIR keeps
@@ -84,11 +86,15 @@ import re, statistics, sys
 t = [float(m.group(1)) for m in re.finditer(r"^Time: ([0-9.]+) ms", sys.stdin.read(), re.M)]
 print("%.1f" % statistics.median(t) if t else "error")'
 }
+time_all() {
+	local f rows
+	for f in "$W"/q/*.sql; do
+		rows=$(tail -n +2 "$f" | psql -At 2>/dev/null | grep -c '')
+		printf '%-62s %10s %6s\n' "$(head -n 1 "$f" | cut -c4-)" "$(time_sql "$f")" "$rows"
+	done
+}
 printf '%-62s %10s %6s\n' "query (SCALE $SCALE, last 30 days)" "median ms" rows
-for f in "$W"/q/*.sql; do
-	rows=$(tail -n +2 "$f" | psql -At 2>/dev/null | grep -c '')
-	printf '%-62s %10s %6s\n' "$(head -n 1 "$f" | cut -c4-)" "$(time_sql "$f")" "$rows"
-done
+time_all
 py_wall() {
 	python3 - "$RUNS" "$@" <<'PY'
 import statistics, subprocess, sys, time
@@ -108,6 +114,40 @@ printf '%-62s %10s\n' "tlsrpt-ingest --summary --days 7 (wall time)" "$(py_wall 
 printf '%-62s %10s\n' "tlsrpt-ingest --summary --days 7 --domain $one" "$(py_wall "${ING[@]}" --summary --days 7 --domain "$one")"
 printf '%-62s %10s\n' "beside them: tlsrpt-ingest --version" "$(py_wall "${ING[@]}" --version)"
 echo
+
+# ---------------------------------------------------------------- with reports pending
+# Between two refresh() runs (cron), the reports delivered since the last one
+# are pending: the days they fall on are computed from the tables when a view
+# is read. The usual state of a live server: 20 reports of yesterday, stored
+# after the refresh, the same queries again; then refresh() takes them in.
+if [ "$has_refresh" = 1 ]; then
+	mkdir "$W/pending"
+	python3 - "$W/pending" <<'PY' || exit 1
+import datetime, json, sys
+y = (datetime.datetime.now(datetime.timezone.utc).date() - datetime.timedelta(days=1)).isoformat()
+for k in range(20):
+    d = "customer%05d.example" % k
+    json.dump({"organization-name": "Pending Reporter", "contact-info": "tls@pending.example",
+               "report-id": "pending-%d-%s" % (k, y),
+               "date-range": {"start-datetime": y + "T00:00:00Z", "end-datetime": y + "T23:59:59Z"},
+               "policies": [{"policy": {"policy-type": "sts", "policy-domain": d,
+                                        "policy-string": ["version: STSv1", "mode: enforce", "mx: mx1." + d, "max_age: 604800"]},
+                             "summary": {"total-successful-session-count": 100, "total-failure-session-count": 2},
+                             "failure-details": [{"result-type": "certificate-expired", "sending-mta-ip": "192.0.2.9",
+                                                  "receiving-mx-hostname": "mx1." + d, "failed-session-count": 2}]}]},
+              open("%s/%d.json" % (sys.argv[1], k), "w"))
+PY
+	"${ING[@]}" "$W"/pending/*.json >/dev/null || exit 1
+	printf '%-62s %10s %6s\n' "the same, 20 reports of yesterday pending" "median ms" rows
+	time_all
+	printf '%-62s %10s\n' "tlsrpt-ingest --summary --days 7 (wall time)" "$(py_wall "${ING[@]}" --summary --days 7)"
+	printf '%-62s %10s\n' "tlsrpt-ingest --summary --days 7 --domain $one" "$(py_wall "${ING[@]}" --summary --days 7 --domain "$one")"
+	t0=$(date +%s.%N)
+	n=$(psql -Atc "SELECT tlsrpt.refresh()")
+	t1=$(date +%s.%N)
+	echo "tlsrpt.refresh() of those $n: $(python3 -c "print('%.0f ms' % (($t1 - $t0) * 1000))")"
+	echo
+fi
 
 # ---------------------------------------------------------------- purge beside deliveries
 [ "${SCALE_SKIP_PURGE:-0}" = 1 ] && exit 0
