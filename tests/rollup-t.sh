@@ -182,4 +182,17 @@ vreport "Writer Test" writer-1 1 "$(vsts example.org enforce 604800 mx1.example.
 ok "the writer role stores a report" "$BIN" -d "$(pg_conninfo) user=tlsrpt_writer" "$W/more/writer.json"
 same "after a delivery by the writer role"
 
+# a pending report whose MX names make a domain rolled up long ago a host
+# domain (example.net, under tlsa): host_domain_now() sees it before refresh()
+q "SELECT tlsrpt.refresh()" >/dev/null
+is "$(q "SELECT count(*) FROM tlsrpt.daily_domain WHERE policy_domain = 'example.net' AND host_report")" 0 \
+	"example.net is no host domain yet"
+vreport "MX Namer" namer-1 1 "$(vsts namer.example enforce 86400 "example.net" 5 0)" >"$W/more/namer.json"
+ok "a report naming example.net as an MX" "$BIN" -d "$conn" "$W/more/namer.json"
+ok "example.net's tlsa days are host reports now, before refresh()" \
+	test "$(q "SELECT count(*) FROM tlsrpt.daily_domain WHERE policy_domain = 'example.net' AND host_report")" -ge 1
+same "a pending report makes an old domain a host domain"
+q "SELECT tlsrpt.refresh()" >/dev/null
+same "and after refresh()"
+
 done_testing
