@@ -85,17 +85,25 @@ vreport "Dane Sender" dane-2 2 \
 # on one day: one row of daily_domain), and an sts report for the host domain
 # mx1.example.org (its sts sessions and its host report: two rows)
 vreport "Plain Sender" plain-2 2 "$(vtlsa example.org 10 0)" >"$W/more/plain.json"
+# Google's second report of day 2 for example.org: the same keys as rolled-up
+# rows (reporter, domain, policy), merged with them while pending
+vreport "Google Inc." g-2-bis 2 \
+	"$(vsts example.org enforce 604800 "mx1.example.org mx2.example.org" 100 1 \
+		"$(vfail validation-failure 209.85.220.41 mx2.example.org 192.0.2.2 1)")" >"$W/more/g2bis.json"
 # (under sts and tlsa, one failure row under both: a failure_daily group of an
 # sts and a host-report row, so not a host report)
 vreport "Host Sts" hoststs-2 2 \
 	"$(vsts mx1.example.org testing 86400 "mx1.example.org" 6 1 "$(vfail certificate-expired 192.0.2.5 mx1.example.org 192.0.2.1 1)")" \
 	"$(vtlsa mx1.example.org 6 1 "$(vfail certificate-expired 192.0.2.5 mx1.example.org 192.0.2.1 1)")" >"$W/more/hoststs.json"
 ok "more reports stored" "$BIN" -d "$conn" "$W/more/ms-dual.json" "$W/more/late.json" "$W/more/late.json" \
-	"$W/more/dane.json" "$W/more/plain.json" "$W/more/hoststs.json"
+	"$W/more/dane.json" "$W/more/plain.json" "$W/more/hoststs.json" "$W/more/g2bis.json"
 is "$(q "SELECT count(*) FROM tlsrpt.report WHERE report_id IN ('ms-dual-2', 'late-3')")" 2 "the duplicate stored once"
-q "UPDATE tlsrpt.report SET received_at = now() - interval '2 hours' WHERE report_id IN ('ms-dual-2', 'late-3', 'dane-2', 'plain-2', 'hoststs-2')" >/dev/null
+q "UPDATE tlsrpt.report SET received_at = now() - interval '2 hours' WHERE report_id IN ('ms-dual-2', 'late-3', 'dane-2', 'plain-2', 'hoststs-2', 'g-2-bis')" >/dev/null
 same "new reports, not rolled up yet"
-is "$(q "SELECT tlsrpt.refresh()")" 5 "refresh() takes in the 5 new reports"
+is "$(q "SELECT reports FROM tlsrpt.reporter_daily WHERE organization_name = 'Google Inc.' AND policy_domain = 'example.org'
+         AND day = (SELECT (date_start AT TIME ZONE 'UTC')::date FROM tlsrpt.report WHERE report_id = 'g-2-bis')")" 2 \
+	"reporter_daily, pending: Google's two reports of day 2 in one row"
+is "$(q "SELECT tlsrpt.refresh()")" 6 "refresh() takes in the 6 new reports"
 is "$(q "SELECT policy_domain FROM tlsrpt.daily_domain WHERE host_report")" "mx1.example.org" \
 	"daily_domain: the host report is marked"
 is "$(q "SELECT string_agg(host_report || ':' || sessions || ':' || array_to_string(reporter_names, ','), ' ' ORDER BY host_report)
