@@ -119,13 +119,13 @@ same "after the second refresh()"
 
 # an upgrade to version 13 fills rollup_daily_domain_total from the rollups
 # already there: its statement, as the migration has it, on these rollups
-fill=$(sed -n '/^INSERT INTO tlsrpt.rollup_daily_domain_total$/,/;/p' "$top_srcdir/src/sql/013-daily-total.sql")
+fill=$(sed -n '/^INSERT INTO tlsrpt.rollup_daily_domain_total$/,/;/p' "$top_srcdir/src/sql/013-panels-at-scale.sql")
 like "$fill" "^INSERT INTO tlsrpt.rollup_daily_domain_total" "migration 13's filling statement found"
 q "TRUNCATE tlsrpt.rollup_daily_domain_total" >/dev/null
 is "$(q "SELECT count(*) FROM tlsrpt.daily_domain WHERE policy_domain = 'example.org'")" 0 "without it, daily_domain lacks example.org's days rolled up"
 q "$fill" >/dev/null
 same "rollup_daily_domain_total as the upgrade fills it"
-# and rollup_failure_daily (migration 14: failure_daily_rows(NULL), every day)
+# and rollup_failure_daily (failure_daily_rows(NULL): every day)
 q "TRUNCATE tlsrpt.rollup_failure_daily" >/dev/null
 is "$(q "SELECT count(*) FROM tlsrpt.failure_daily")" 0 "without it, failure_daily lacks the days rolled up"
 q "INSERT INTO tlsrpt.rollup_failure_daily SELECT * FROM tlsrpt.failure_daily_rows(NULL)" >/dev/null
