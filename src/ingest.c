@@ -170,9 +170,7 @@ take_part(struct delivery *d, const unsigned char *data, size_t len, const char 
 	if (report_parse((const char *)json + i, json_len - i, fallback_domain, lim, &rep, &perr) < 0)
 		goto refused;
 	buf_free(&plain);
-	rows = rep->n_policies;
-	for (size_t j = 0; j < rep->n_policies; j++)
-		rows += rep->policies[j].n_failures;
+	rows = rep->n_policies + report_failure_rows(rep);
 	if (rows > lim->max_message_rows - d->rows) {
 		report_free(rep);
 		error_set(&perr, ERR_INPUT, "the message's reports hold more than max_message_rows (%zu) "
@@ -422,8 +420,7 @@ delivery_failures(const struct delivery *d)
 	size_t n = 0;
 
 	for (size_t i = 0; i < d->n_reports; i++)
-		for (size_t j = 0; j < d->reports[i].report->n_policies; j++)
-			n += d->reports[i].report->policies[j].n_failures;
+		n += report_failure_rows(d->reports[i].report);
 	return n;
 }
 

@@ -838,6 +838,16 @@ failure_free(struct failure *f)
 	free(f->failure_reason_code);
 }
 
+size_t
+report_failure_rows(const struct report *r)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->n_policies; i++)
+		n += r->policies[i].n_failures;
+	return n;
+}
+
 void
 report_free(struct report *r)
 {

@@ -64,6 +64,8 @@ struct report {
 int report_parse(const char *json, size_t len, const char *fallback_domain,
 		 const struct limits *lim, struct report **out, struct error *e);
 void report_free(struct report *r);
+/* Its failure rows, over all its policies. */
+size_t report_failure_rows(const struct report *r);
 /* An upper bound of the JSON values in json[0..len), an object counting as 8
  * (what max_json_values and max_message_json_values count), in one linear pass. */
 size_t report_count_values(const char *json, size_t len);

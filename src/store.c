@@ -531,16 +531,6 @@ store_delivery_locks_first(const struct delivery *d, const struct store_fallback
 	return d->rejected_id == 0 && d->n_reports > 0 && (fb == NULL || fb->refused == NULL || fb->refused[0] == NULL);
 }
 
-static size_t
-store_failure_rows(const struct report *r)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < r->n_policies; i++)
-		n += r->policies[i].n_failures;
-	return n;
-}
-
 /* stmt: the name the report statement is prepared under, NULL to send its text. */
 static int
 store_send_report(struct store *s, const struct delivery *d, const struct found_report *fr,
@@ -553,7 +543,7 @@ store_send_report(struct store *s, const struct delivery *d, const struct found_
 
 	memset(arrays, 0, sizeof arrays);
 	store_report_values(d, fr, via, values, owned, arrays, &positions);
-	if (stmt == NULL && store_failure_rows(fr->report) == 0)
+	if (stmt == NULL && report_failure_rows(fr->report) == 0)
 		rc = store_send_params(s, s->report_sql_no_failures, STORE_NO_FAILURES_PARAMS, values, NULL, NULL,
 				       "storing a report", kind, e);
 	else if (stmt == NULL)
