@@ -110,8 +110,12 @@ for _ in range(runs):
 print("%.1f" % statistics.median(t))
 PY
 }
-printf '%-62s %10s\n' "tlsrpt-ingest --summary --days 7 (wall time)" "$(py_wall "${ING[@]}" --summary --days 7)"
-printf '%-62s %10s\n' "tlsrpt-ingest --summary --days 7 --domain $one" "$(py_wall "${ING[@]}" --summary --days 7 --domain "$one")"
+time_summary() {
+	printf '%-62s %10s\n' "tlsrpt-ingest --summary --days 7 (wall time)" "$(py_wall "${ING[@]}" --summary --days 7)"
+	printf '%-62s %10s\n' "tlsrpt-ingest --summary --days 7 --domain $one" \
+		"$(py_wall "${ING[@]}" --summary --days 7 --domain "$one")"
+}
+time_summary
 printf '%-62s %10s\n' "beside them: tlsrpt-ingest --version" "$(py_wall "${ING[@]}" --version)"
 echo
 
@@ -140,8 +144,7 @@ PY
 	"${ING[@]}" "$W"/pending/*.json >/dev/null || exit 1
 	printf '%-62s %10s %6s\n' "the same, 20 reports of yesterday pending" "median ms" rows
 	time_all
-	printf '%-62s %10s\n' "tlsrpt-ingest --summary --days 7 (wall time)" "$(py_wall "${ING[@]}" --summary --days 7)"
-	printf '%-62s %10s\n' "tlsrpt-ingest --summary --days 7 --domain $one" "$(py_wall "${ING[@]}" --summary --days 7 --domain "$one")"
+	time_summary
 	t0=$(date +%s.%N)
 	n=$(psql -Atc "SELECT tlsrpt.refresh()")
 	t1=$(date +%s.%N)

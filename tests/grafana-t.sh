@@ -18,11 +18,11 @@ ok "populated database" views_populate
 ok "the dashboard is valid JSON" python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$DASH"
 
 # the $domain variable: its own query, every value quoted (Grafana's "All")
-domains=$(psql -X -qAt -v ON_ERROR_STOP=1 -c "$(python3 -c '
+VARQ=$(python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
-v = [t for t in d["templating"]["list"] if t["name"] == "domain"][0]
-print(v["query"])' "$DASH")" 2>&1)
+print([t for t in d["templating"]["list"] if t["name"] == "domain"][0]["query"])' "$DASH")
+domains=$(psql -X -qAt -v ON_ERROR_STOP=1 -c "$VARQ" 2>&1)
 like "$domains" "example\.org" "the domain variable's query lists example.org"
 
 from=$(date -u -d "@$(($(date +%s) - 30 * 86400))" +%Y-%m-%dT%H:%M:%SZ)
@@ -112,10 +112,7 @@ ingest_noin -d "$(pg_conninfo postgres)" --init-db --grant-reader=no_such_role
 is "$rc" 78 "--grant-reader with a role that does not exist: exit 78" || diag "$(cat "$W/err")"
 
 as_reader() { psql -X -qAt -v ON_ERROR_STOP=1 -U grafana_reader "$@" 2>&1; }
-out=$(as_reader -c "$(python3 -c '
-import json, sys
-d = json.load(open(sys.argv[1]))
-print([t for t in d["templating"]["list"] if t["name"] == "domain"][0]["query"])' "$DASH")")
+out=$(as_reader -c "$VARQ")
 is "$?" 0 "as grafana_reader: the domain variable's query runs" || diag "$out"
 for f in "$W/panels"/*.sql; do
 	title=$(head -n 1 "$f")
@@ -176,10 +173,7 @@ psql -X -qAt -c "CREATE DATABASE numbers" >/dev/null
 "$BIN" -d "$(pg_conninfo numbers)" --init-db >/dev/null
 ok "numbers database populated" "$BIN" -d "$(pg_conninfo numbers)" "$W"/numbers/*.json
 psql -X -qAt -d numbers -c "UPDATE tlsrpt.report SET received_at = date_end + interval '1 second'" >/dev/null
-ndomains=$(psql -X -qAt -d numbers -c "$(python3 -c '
-import json, sys
-d = json.load(open(sys.argv[1]))
-print([t for t in d["templating"]["list"] if t["name"] == "domain"][0]["query"])' "$DASH")")
+ndomains=$(psql -X -qAt -d numbers -c "$VARQ")
 python3 "$W/expand.py" "$DASH" "$W/npanels" "$from" "$to" "$ndomains" 2>/dev/null || bail "cannot expand the panel queries"
 python3 "$W/expand.py" "$DASH" "$W/dpanels" "$from" "$to" dual.example 2>/dev/null || bail "cannot expand the panel queries"
 # panel TITLE DIR: the output of that panel's query on the numbers database
@@ -247,10 +241,7 @@ PY
 psql -X -qAt -c "CREATE DATABASE many" >/dev/null
 "$BIN" -d "$(pg_conninfo many)" --init-db >/dev/null
 ok "twelve domains stored" "$BIN" -d "$(pg_conninfo many)" "$W"/many/*.json
-mdomains=$(psql -X -qAt -d many -c "$(python3 -c '
-import json, sys
-d = json.load(open(sys.argv[1]))
-print([t for t in d["templating"]["list"] if t["name"] == "domain"][0]["query"])' "$DASH")")
+mdomains=$(psql -X -qAt -d many -c "$VARQ")
 is "$(printf '%s\n' "$mdomains" | grep -c '^rank')" 12 "the domain variable lists the twelve domains"
 python3 "$W/expand.py" "$DASH" "$W/mpanels" "$from" "$to" "$mdomains" 2>/dev/null || bail "cannot expand the panel queries"
 mrows=$(f=$(grep -l -x -F "Failure rate per domain (the 10 with the most failed sessions) [A]" "$W/mpanels"/*.sql | head -n 1) &&
