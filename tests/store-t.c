@@ -184,6 +184,125 @@ log_done(void *arg, void *tag, const struct store_result *res, const struct erro
 			 res != NULL ? 'S' : e != NULL ? 'E' : '-');
 }
 
+/* A report of n policies, policy i with failures[i] failure rows, every
+ * value set and distinct; report-id ID. */
+static char *
+shape_report(const char *id, int n, const int *failures)
+{
+	struct buf b = {0};
+
+	buf_printf(&b, "{\"organization-name\": \"Shapes\", \"report-id\": \"%s\","
+		   " \"date-range\": {\"start-datetime\": \"2024-06-01T00:00:00Z\", \"end-datetime\": \"2024-06-01T23:59:59Z\"},"
+		   " \"policies\": [", id);
+	for (int i = 0; i < n; i++) {
+		buf_printf(&b, "%s{\"policy\": {\"policy-type\": \"sts\", \"policy-domain\": \"p%d.shape.example\","
+			   " \"policy-string\": [\"version: STSv1\", \"mx: \\\"q\\\\%d\"], \"mx-host\": [\"mx%d.shape.example\"]},"
+			   " \"summary\": {\"total-successful-session-count\": %d, \"total-failure-session-count\": %d},"
+			   " \"failure-details\": [", i ? ", " : "", i, i, i, 100 + i, failures[i]);
+		for (int j = 0; j < failures[i]; j++)
+			buf_printf(&b, "%s{\"result-type\": \"type-%d-%d\", \"sending-mta-ip\": \"192.0.2.%d\","
+				   " \"receiving-mx-hostname\": \"mx%d.shape.example\", \"receiving-mx-helo\": \"helo%d\","
+				   " \"receiving-ip\": \"2001:db8::%d\", \"failed-session-count\": %d,"
+				   " \"additional-information\": \"info %d\", \"failure-reason-code\": \"code %d\"}",
+				   j ? ", " : "", i, j, j + 1, i, j, j + 1, j + 1, j, j);
+		buf_puts(&b, "]}");
+	}
+	buf_puts(&b, "]}");
+	return buf_cstr(&b);
+}
+
+/* The stored policies, then the failure rows (each with its policy's
+ * domain), in the order stored. */
+static char *
+shape_rows(const char *id)
+{
+	char *sql = xasprintf(
+		"SELECT coalesce((SELECT string_agg(concat_ws('|', p.policy_type, p.policy_domain, p.policy_string::text,"
+		" p.mx_host::text, p.total_successful_session_count, p.total_failure_session_count, p.period_month), ';'"
+		" ORDER BY p.id) FROM tlsrpt.policy p JOIN tlsrpt.report r ON r.id = p.report WHERE r.report_id = '%s'), '')"
+		" || ' / ' || coalesce((SELECT string_agg(concat_ws('|', p.policy_domain, f.result_type,"
+		" host(f.sending_mta_ip), f.receiving_mx_hostname, f.receiving_mx_helo, host(f.receiving_ip),"
+		" f.failed_session_count, f.additional_information, f.failure_reason_code, f.period_month), ';' ORDER BY f.id)"
+		" FROM tlsrpt.failure f JOIN tlsrpt.policy p ON p.id = f.policy JOIN tlsrpt.report r ON r.id = p.report"
+		" WHERE r.report_id = '%s'), '')", id, id);
+	char *v = q(sql);
+
+	free(sql);
+	return v;
+}
+
+/* A report sent alone goes in the narrowest statement that holds it (one
+ * policy as scalars, one failure row as scalars, ...), a backfill's in the
+ * general one it prepares: each shape stores what the general one does. */
+static void
+test_report_shapes(struct store *s)
+{
+	static const int f10[] = {0}, f11[] = {1}, f13[] = {3}, f20[] = {0, 0}, f21[] = {2, 1}, f30[] = {0, 2, 0};
+	static const struct {
+		const char *name;
+		int n;
+		const int *failures;
+	} shapes[] = {
+		{"one policy, no failure rows", 1, f10},    {"one policy, one failure row", 1, f11},
+		{"one policy, three failure rows", 1, f13}, {"two policies, no failure rows", 2, f20},
+		{"two policies with failure rows", 2, f21}, {"three policies, the middle one with failure rows", 3, f30},
+	};
+	enum { N_SHAPES = sizeof shapes / sizeof shapes[0] };
+	const struct store_via via = {STORE_CHANNEL_FILE, NULL};
+	struct delivery *alone[N_SHAPES], *backfill[N_SHAPES];
+	struct error e = {ERR_NONE, ""};
+	struct pipeline *pl;
+	int rc = 0;
+
+	for (size_t i = 0; i < N_SHAPES; i++) {
+		char id[32], *json;
+		struct store_result res;
+
+		snprintf(id, sizeof id, "alone-%zu", i);
+		json = shape_report(id, shapes[i].n, shapes[i].failures);
+		alone[i] = json_delivery(json);
+		free(json);
+		ok(pipeline_deliver_one(s, alone[i], &via, &res, &e) == 0 && res.reports_new == 1,
+		   "%s, sent alone: stored (%s)", shapes[i].name, e.msg);
+		snprintf(id, sizeof id, "backfill-%zu", i);
+		json = shape_report(id, shapes[i].n, shapes[i].failures);
+		backfill[i] = json_delivery(json);
+		free(json);
+	}
+	done_log[0] = '\0';
+	pl = pipeline_begin(s, &via, log_done, NULL, &e);
+	for (size_t i = 0; i < N_SHAPES && rc == 0; i++)
+		rc = pipeline_add(pl, backfill[i], (void *)"b", &e);
+	ok(rc == 0 && pipeline_finish(pl, &e) == 0, "the same reports in one pipeline (the prepared statement) (%s)",
+	   e.msg);
+	pipeline_free(pl);
+	for (size_t i = 0; i < N_SHAPES; i++) {
+		char id[32], *want, *got;
+
+		snprintf(id, sizeof id, "backfill-%zu", i);
+		want = shape_rows(id);
+		snprintf(id, sizeof id, "alone-%zu", i);
+		got = shape_rows(id);
+		ok(strchr(want, '|') != NULL, "%s: the backfill stored its policies", shapes[i].name);
+		is_string(want, got, "%s: sent alone, the same policies and failure rows, in order", shapes[i].name);
+		free(want);
+		free(got);
+		delivery_free(alone[i]);
+		delivery_free(backfill[i]);
+	}
+	is_sql("p0.shape.example|type-0-0|192.0.2.1|mx0.shape.example|helo0|2001:db8::1|1|info 0|code 0|2024-06-01",
+	       "SELECT concat_ws('|', p.policy_domain, f.result_type, host(f.sending_mta_ip), f.receiving_mx_hostname,"
+	       " f.receiving_mx_helo, host(f.receiving_ip), f.failed_session_count, f.additional_information,"
+	       " f.failure_reason_code, f.period_month) FROM tlsrpt.failure f JOIN tlsrpt.policy p ON p.id = f.policy"
+	       " JOIN tlsrpt.report r ON r.id = p.report WHERE r.report_id = 'alone-1'",
+	       "one policy, one failure row, sent alone: each value in its column");
+	is_sql("sts|p0.shape.example|{\"version: STSv1\",\"mx: \\\"q\\\\0\"}|{mx0.shape.example}|100|0",
+	       "SELECT concat_ws('|', p.policy_type, p.policy_domain, p.policy_string, p.mx_host,"
+	       " p.total_successful_session_count, p.total_failure_session_count) FROM tlsrpt.policy p"
+	       " JOIN tlsrpt.report r ON r.id = p.report WHERE r.report_id = 'alone-0'",
+	       "one policy sent alone: its lists as arrays, escapes kept");
+}
+
 static void
 test_pipeline_order(struct store *s)
 {
@@ -266,6 +385,7 @@ main(void)
 	if (store_open(&s, &cfg, &e) < 0)
 		bail("store_open: %s", e.msg);
 	test_report_columns(s);
+	test_report_shapes(s);
 	test_rejection_sender(s);
 	test_refused_kept_as_rejected(s);
 	test_pipeline_order(s);
