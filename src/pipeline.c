@@ -93,6 +93,8 @@ struct pipeline_entry {
 	struct store_fallback fb; /* what the database refused of it as data, kept as rejected instead */
 	size_t n_refused;         /* fb.refused's length (the delivery may be freed before the entry) */
 	struct store_result res;
+	bool try_first;    /* a single delivery of one report: it goes as its first copy (store_send_first_copy) */
+	bool first_missed; /* that stored nothing (a copy is there): it goes again, the usual way */
 	struct pipeline_entry *next;
 };
 
@@ -342,6 +344,18 @@ pipeline_send_entry(struct pipeline *pl, struct pipeline_segment *seg, struct pi
 	if (rc == 0)
 		rc = store_send_plain(pl->store, "BEGIN", "BEGIN", &kind, err);
 	seg->steps[seg->n++] = (struct store_step){STORE_STEP_SETUP, "BEGIN", 0};
+	if (entry->try_first && store_delivery_first_copy(entry->d, &entry->fb)) {
+		/* the timeouts before the statement that opens the tables */
+		if (rc == 0)
+			rc = store_send_timeouts(pl->store, &kind, err);
+		seg->steps[seg->n++] = (struct store_step){STORE_STEP_PLAIN, "BEGIN", 0};
+		if (rc == 0)
+			rc = store_send_first_copy(pl->store, entry->d, pl->via, seg->steps, &seg->n, &kind, err);
+		pl->open_tx = true;
+		pl->open_owner = entry;
+		pl->open_generation = entry->generation;
+		return rc;
+	}
 	prepare = pl->may_prepare && !pl->prepared && !pl->pooled && entry->d->n_reports > 0 && entry->fb.refused == NULL;
 	if (prepare || !store_delivery_locks_first(entry->d, &entry->fb)) {
 		/* before the preparation, which may wait for a lock too */
@@ -415,7 +429,8 @@ pipeline_fall_back(struct pipeline_entry *entry, const struct store_step *step, 
 {
 	const struct delivery *d = entry->d;
 
-	if ((step->kind == STORE_STEP_REPORT || step->kind == STORE_STEP_LOCK) && step->report < d->n_reports) {
+	if ((step->kind == STORE_STEP_REPORT || step->kind == STORE_STEP_LOCK || step->kind == STORE_STEP_FIRST_COPY) &&
+	    step->report < d->n_reports) {
 		if (entry->fb.refused == NULL) {
 			entry->fb.refused = xcalloc(d->n_reports, sizeof *entry->fb.refused);
 			entry->n_refused = d->n_reports;
@@ -455,7 +470,12 @@ pipeline_segment_done(struct pipeline *pl, struct error *e)
 		pl->open_owner = entry;
 		pl->open_generation = seg->generation;
 	}
-	if (!seg->failed) {
+	if (!seg->failed && entry != NULL && entry->first_missed) {
+		/* a copy of its report is stored: its transaction stored nothing; again, the usual way */
+		entry->first_missed = false;
+		entry->try_first = false;
+		rc = pipeline_send(pl, entry, e);
+	} else if (!seg->failed) {
 		if (entry != NULL && entry->state != PIPELINE_DONE)
 			entry->state = PIPELINE_COMMITTING;
 	} else if (seg->fatal || entry == NULL) {
@@ -489,7 +509,8 @@ pipeline_answered(struct pipeline *pl, struct pipeline_segment *seg, const struc
 			error_set(&err, ERR_BUG, "COMMIT answered %s", PQcmdStatus(r));
 			return pipeline_stop(pl, &err, seg->entry, e);
 		}
-		seg->entry->state = PIPELINE_DONE;
+		if (!seg->entry->first_missed)
+			seg->entry->state = PIPELINE_DONE;
 	} else if (step->kind == STORE_STEP_COMMIT) {
 		if (owner->generation != seg->commit_generation || owner->state != PIPELINE_COMMITTING)
 			return 0; /* the end of a transaction that failed: it is sent again */
@@ -510,6 +531,11 @@ pipeline_answered(struct pipeline *pl, struct pipeline_segment *seg, const struc
 		owner->state = PIPELINE_DONE;
 	} else if (step->kind == STORE_STEP_REPORT) {
 		*(added ? &seg->entry->res.reports_new : &seg->entry->res.reports_duplicate) += 1;
+	} else if (step->kind == STORE_STEP_FIRST_COPY) {
+		if (added)
+			seg->entry->res.reports_new++;
+		else
+			seg->entry->first_missed = true;
 	} else if (step->kind == STORE_STEP_REJECTED) {
 		*(added ? &seg->entry->res.rejected_new : &seg->entry->res.rejected_duplicate) += 1;
 	} else if (step->kind == STORE_STEP_REDO_DELETE) {
@@ -711,6 +737,7 @@ pipeline_add(struct pipeline *pl, const struct delivery *d, void *tag, struct er
 	entry->tag = tag;
 	entry->attempt = 1;
 	entry->bytes = pipeline_delivery_bytes(d);
+	entry->try_first = pl->one_trip && store_delivery_first_copy(d, NULL);
 	if (pl->last != NULL)
 		pl->last->next = entry;
 	else

@@ -42,6 +42,7 @@ struct store {
 	size_t max_rejected_raw;
 	size_t raw_per_source_day, raw_per_day; /* the raw-copy budgets, 0: none */
 	char *report_sql[STORE_N_SHAPES]; /* written from store_columns, one per shape */
+	char *first_copy_sql[STORE_N_SHAPES]; /* the same storing a first copy (store_send_first_copy) */
 	bool connecting;  /* store_open_start: pgconn_complete still to come (store_ready) */
 };
 
@@ -202,32 +203,45 @@ store_sql_level(struct buf *sql, enum store_level level, const char *fmt)
  * sorted by their position, so their identity values rise in that order and
  * row_number() over the ids gives each one's position back; the failure rows
  * carry the position of their policy. With one policy the failure rows are
- * its own. */
+ * its own. first: it stores the report as its first copy
+ * (store_send_first_copy). */
 static char *
-store_report_sql(enum store_shape shape)
+store_report_sql(enum store_shape shape, bool first)
 {
 	bool one = shape == STORE_SHAPE_ONE || shape == STORE_SHAPE_ONE_ONE || shape == STORE_SHAPE_ONE_MANY;
 	struct buf sql = {0};
 
 	buf_puts(&sql, "WITH r AS (INSERT INTO tlsrpt.report (");
 	store_sql_level(&sql, STORE_PER_REPORT, "n");
-	buf_puts(&sql, ", shadowed, period_month) SELECT ");
+	buf_puts(&sql, ", shadowed, period_month, first_copy) SELECT ");
 	store_sql_level(&sql, STORE_PER_REPORT, "v");
 	/* the partition key (migration 9): the month of date_end; policies and failures take their report's */
-	buf_printf(&sql, ", c.shadowed, tlsrpt.period_month(%s)", store_report_param("date_end"));
-	/* the common case without PL/pgSQL (migration 10): under the lock the
-	 * statement before took, no copy stored yet of a complete identity */
-	buf_puts(&sql, " FROM (SELECT CASE WHEN ");
-	for (size_t a = 0; a < STORE_LOCK_ARGS; a++)
-		buf_printf(&sql, "%s IS NOT NULL AND ", store_report_param(store_claim_args[a]));
-	buf_puts(&sql, "NOT EXISTS (SELECT FROM tlsrpt.report x WHERE x.content_key IS NULL");
-	for (size_t a = 0; a < STORE_LOCK_ARGS; a++)
-		buf_printf(&sql, " AND x.%s = %s", store_claim_args[a], store_report_param(store_claim_args[a]));
-	buf_puts(&sql, ") THEN false ELSE tlsrpt.report_claim(");
-	for (size_t a = 0; a < sizeof store_claim_args / sizeof store_claim_args[0]; a++)
-		buf_printf(&sql, "%s%s", a ? ", " : "", store_report_param(store_claim_args[a]));
-	buf_puts(&sql, ") END) AS c(shadowed) WHERE c.shadowed IS NOT NULL ON CONFLICT ON CONSTRAINT report_identity DO NOTHING RETURNING id, period_month),"
-		       " p AS (INSERT INTO tlsrpt.policy (report, period_month, ");
+	if (first) {
+		/* the identity's lock, taken before the row is inserted (migration 14) */
+		buf_printf(&sql, ", false, tlsrpt.period_month(%s), true", store_report_param("date_end"));
+		buf_puts(&sql, " FROM (SELECT pg_advisory_xact_lock(8460, tlsrpt.report_lock_key(");
+		for (size_t a = 0; a < STORE_LOCK_ARGS; a++)
+			buf_printf(&sql, "%s%s", a ? ", " : "", store_report_param(store_claim_args[a]));
+		buf_puts(&sql, "))) AS l ON CONFLICT DO NOTHING RETURNING id, period_month),");
+	} else {
+		/* c.k: 0 the first copy (the common case without PL/pgSQL, migration
+		 * 10: under the lock the statement before took, no copy stored yet
+		 * of a complete identity), else report_claim()'s answer: 1 counted,
+		 * 2 shadowed, NULL nothing to store */
+		buf_printf(&sql, ", c.k = 2, tlsrpt.period_month(%s), c.k = 0", store_report_param("date_end"));
+		buf_puts(&sql, " FROM (SELECT CASE WHEN ");
+		for (size_t a = 0; a < STORE_LOCK_ARGS; a++)
+			buf_printf(&sql, "%s IS NOT NULL AND ", store_report_param(store_claim_args[a]));
+		buf_puts(&sql, "NOT EXISTS (SELECT FROM tlsrpt.report x WHERE x.content_key IS NULL");
+		for (size_t a = 0; a < STORE_LOCK_ARGS; a++)
+			buf_printf(&sql, " AND x.%s = %s", store_claim_args[a], store_report_param(store_claim_args[a]));
+		buf_puts(&sql, ") THEN 0 ELSE CASE tlsrpt.report_claim(");
+		for (size_t a = 0; a < sizeof store_claim_args / sizeof store_claim_args[0]; a++)
+			buf_printf(&sql, "%s%s", a ? ", " : "", store_report_param(store_claim_args[a]));
+		buf_puts(&sql, ") WHEN false THEN 1 WHEN true THEN 2 END END) AS c(k) WHERE c.k IS NOT NULL"
+			       " ON CONFLICT ON CONSTRAINT report_identity DO NOTHING RETURNING id, period_month),");
+	}
+	buf_puts(&sql, " p AS (INSERT INTO tlsrpt.policy (report, period_month, ");
 	store_sql_level(&sql, STORE_PER_POLICY, "n");
 	buf_puts(&sql, ") SELECT r.id, r.period_month, ");
 	if (one) {
@@ -309,8 +323,10 @@ store_new(PGconn *conn, bool connecting, const struct config *cfg)
 	s->max_rejected_raw = cfg->limits.max_rejected_raw;
 	s->raw_per_source_day = cfg->limits.max_rejected_raw_per_source_day;
 	s->raw_per_day = cfg->limits.max_rejected_raw_per_day;
-	for (int shape = 0; shape < STORE_N_SHAPES; shape++)
-		s->report_sql[shape] = store_report_sql((enum store_shape)shape);
+	for (int shape = 0; shape < STORE_N_SHAPES; shape++) {
+		s->report_sql[shape] = store_report_sql((enum store_shape)shape, false);
+		s->first_copy_sql[shape] = store_report_sql((enum store_shape)shape, true);
+	}
 	return s;
 }
 
@@ -355,8 +371,10 @@ store_close(struct store *s)
 	if (s == NULL)
 		return;
 	PQfinish(s->conn);
-	for (int shape = 0; shape < STORE_N_SHAPES; shape++)
+	for (int shape = 0; shape < STORE_N_SHAPES; shape++) {
 		free(s->report_sql[shape]);
+		free(s->first_copy_sql[shape]);
+	}
 	free(s);
 }
 
@@ -601,10 +619,11 @@ store_delivery_locks_first(const struct delivery *d, const struct store_fallback
 	return d->rejected_id == 0 && d->n_reports > 0 && (fb == NULL || fb->refused == NULL || fb->refused[0] == NULL);
 }
 
-/* stmt: the name the report statement is prepared under, NULL to send its text. */
+/* stmt: the name the report statement is prepared under, NULL to send its
+ * text; first: as the report's first copy (store_send_first_copy; text). */
 static int
 store_send_report(struct store *s, const struct delivery *d, const struct found_report *fr,
-		  const struct store_via *via, const char *stmt, enum pg_failure *kind, struct error *e)
+		  const struct store_via *via, const char *stmt, bool first, enum pg_failure *kind, struct error *e)
 {
 	const char *values[STORE_REPORT_PARAMS] = {0};
 	char *owned[STORE_N_COLUMNS] = {0};
@@ -615,8 +634,8 @@ store_send_report(struct store *s, const struct delivery *d, const struct found_
 	memset(arrays, 0, sizeof arrays);
 	store_report_values(d, fr, via, shape, values, owned, arrays, &positions);
 	if (stmt == NULL)
-		rc = store_send_params(s, s->report_sql[shape], store_shape_params(shape), values, NULL, NULL,
-				       "storing a report", kind, e);
+		rc = store_send_params(s, (first ? s->first_copy_sql : s->report_sql)[shape], store_shape_params(shape),
+				       values, NULL, NULL, "storing a report", kind, e);
 	else if (!PQsendQueryPrepared(s->conn, stmt, STORE_REPORT_PARAMS, values, NULL, NULL, 0)) {
 		*kind = pgconn_failed(s->conn, NULL, "storing a report", e);
 		rc = -1;
@@ -814,6 +833,23 @@ store_send_timeouts_group(struct store *s, enum pg_failure *kind, struct error *
 	return store_send_params(s, store_sql_timeouts_group, 2, timeouts, NULL, NULL, "BEGIN", kind, e);
 }
 
+bool
+store_delivery_first_copy(const struct delivery *d, const struct store_fallback *fb)
+{
+	const struct report *r = d->n_reports == 1 ? d->reports[0].report : NULL;
+
+	return r != NULL && d->rejected_id == 0 && d->n_rejections == 0 && (fb == NULL || fb->refused == NULL) &&
+	       r->organization_name != NULL && r->report_id != NULL && r->date_start != NULL && r->date_end != NULL;
+}
+
+int
+store_send_first_copy(struct store *s, const struct delivery *d, const struct store_via *via,
+		      struct store_step *steps, size_t *n, enum pg_failure *kind, struct error *e)
+{
+	steps[(*n)++] = (struct store_step){STORE_STEP_FIRST_COPY, "storing a report", 0};
+	return store_send_report(s, d, &d->reports[0], via, NULL, true, kind, e);
+}
+
 int
 store_send_delivery(struct store *s, const struct delivery *d, const struct store_via *via,
 		    const struct store_fallback *fb, enum store_timeouts timeouts, const char *stmt,
@@ -840,7 +876,7 @@ store_send_delivery(struct store *s, const struct delivery *d, const struct stor
 			timeouts = STORE_TIMEOUTS_SET;
 			steps[(*n)++] = (struct store_step){STORE_STEP_LOCK, "storing a report", i};
 			if (rc == 0)
-				rc = store_send_report(s, d, &d->reports[i], via, stmt, kind, e);
+				rc = store_send_report(s, d, &d->reports[i], via, stmt, false, kind, e);
 			steps[(*n)++] = (struct store_step){STORE_STEP_REPORT, "storing a report", i};
 		} else {
 			struct rejection rj;

@@ -51,6 +51,7 @@ enum store_step_kind {
 	STORE_STEP_PLAIN,    /* BEGIN, the timeouts */
 	STORE_STEP_LOCK,     /* the lock before a report's statement (its report's, as STORE_STEP_REPORT) */
 	STORE_STEP_REPORT,   /* a report: a row back when it is new */
+	STORE_STEP_FIRST_COPY, /* a report as its first copy: a row back when stored, none when a copy is there */
 	STORE_STEP_REJECTED, /* a rejection: a row back when it is new */
 	STORE_STEP_COMMIT,
 	STORE_STEP_SETUP,    /* preparing or releasing the report statement */
@@ -112,6 +113,19 @@ bool store_delivery_locks_first(const struct delivery *d, const struct store_fal
 int store_send_delivery(struct store *s, const struct delivery *d, const struct store_via *via,
 			const struct store_fallback *fb, enum store_timeouts timeouts,
 			const char *stmt, struct store_step *steps, size_t *n, enum pg_failure *kind, struct error *e);
+
+/* True when d may go as the first copy of its report (store_send_first_copy):
+ * it is one report with a complete identity, and nothing else. */
+bool store_delivery_first_copy(const struct delivery *d, const struct store_fallback *fb);
+
+/* Sends d's report as the first copy of its report (migration 14), after
+ * BEGIN and the timeouts: one statement that takes the identity's lock and
+ * stores the report, not shadowed, unless any copy of it is stored already;
+ * then it stores nothing (no row back) and the delivery is to go again in a
+ * new transaction through store_send_delivery, which decides against the
+ * copies there. One step. */
+int store_send_first_copy(struct store *s, const struct delivery *d, const struct store_via *via,
+			  struct store_step *steps, size_t *n, enum pg_failure *kind, struct error *e);
 
 /* Prepares the report statement as STORE_REPORT_STMT (pipeline mode). */
 int store_send_prepare_report(struct store *s, struct error *e);

@@ -306,6 +306,52 @@ is "$(q "SELECT string_agg(sender || '/' || shadowed, ' ' ORDER BY id) FROM tlsr
 	"https:192.0.2.40/false https:192.0.2.41/true" \
 	"it waited for the lock and saw the copy committed meanwhile: it is shadowed"
 
+# A copy delivered alone goes first as its report's first copy (migration 14):
+# one statement that takes the identity's lock before it inserts. Here the
+# lock's holder stores a copy the usual way only after that statement has
+# started: the statement waits for the lock, then finds the copy, stores
+# nothing, and the delivery goes again the usual way (shadowed). Without the
+# lock in that statement it would store its copy first and the holder's
+# insert would fail.
+RID="${DAY}T00:00:40Z_example.org"
+report "$RID" 300 no >"$W/late.json"
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null 2>"$W/late.out" <<SQL &
+BEGIN;
+SELECT pg_advisory_xact_lock(8460, tlsrpt.report_lock_key('Victim Reporter', '$RID', '${DAY}T00:00:00Z', '${DAY}T23:59:59Z'));
+SELECT pg_sleep(2);
+INSERT INTO tlsrpt.report (organization_name, report_id, date_start, date_end, source, client_addr, raw, period_month)
+VALUES ('Victim Reporter', '$RID', '${DAY}T00:00:00Z', '${DAY}T23:59:59Z', 'https', '192.0.2.50', '{}',
+        tlsrpt.period_month('${DAY}T23:59:59Z'));
+COMMIT;
+SQL
+held=$!
+for _ in $(seq 1 100); do
+	[ "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 8460 AND granted")" = 1 ] && break
+	sleep 0.05
+done
+env GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=POST CONTENT_TYPE=application/tlsrpt+json \
+	CONTENT_LENGTH="$(stat -c %s "$W/late.json")" REMOTE_ADDR=192.0.2.51 "$BIN" <"$W/late.json" >"$W/out" 2>&1 &
+post=$!
+waiting=0
+for _ in $(seq 1 100); do
+	waiting=$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 8460 AND NOT granted")
+	[ "$waiting" = 1 ] && break
+	sleep 0.05
+done
+is "$waiting" 1 "a first copy waits for its identity's lock"
+wait "$post"
+rc=$?
+wait "$held"
+is "$?/$(cat "$W/late.out")" "0/" "the lock's holder stored its copy after the first copy's statement began"
+is "$rc/$(head -n 1 "$W/out" | tr -d '\r')" "0/Status: 201 Created" "the copy posted meanwhile is stored"
+is "$(q "SELECT string_agg(sender || '/' || shadowed || '/' || first_copy, ' ' ORDER BY id) FROM tlsrpt.report
+	WHERE report_id = '$RID'")" "https:192.0.2.50/false/true https:192.0.2.51/true/false" \
+	"it saw the holder's copy: it went the usual way, shadowed, not the first copy"
+is "$(q "SELECT count(*) FILTER (WHERE first_copy) = count(DISTINCT (organization_name, report_id, date_start, date_end))
+	        AND count(*) FILTER (WHERE first_copy) < count(*) AND count(*) FILTER (WHERE first_copy) > 5
+	FROM tlsrpt.report WHERE content_key IS NULL AND organization_name IS NOT NULL AND date_start IS NOT NULL
+	AND date_end IS NOT NULL")" t "one first copy of each report, however its copies came"
+
 # ---------------------------------------------------------------- roles
 # the delivery's role (--init-db --grant) shadows what it must; a reader
 # (--grant-reader) cannot shadow anything through tlsrpt.report_claim()
@@ -368,5 +414,38 @@ is "$(q "SELECT has_column_privilege('id_old', 'tlsrpt.report', 'shadowed', 'UPD
 	        AND has_column_privilege('id_old', 'tlsrpt.rollup_state', 'rebuild', 'UPDATE')
 	        AND NOT has_column_privilege('id_old', 'tlsrpt.report', 'raw', 'UPDATE')" -d v5)" t \
 	"a writer granted before the upgrade may now mark copies shadowed, and update nothing else"
+
+# a database at version 13 with two copies of one report: --init-db marks the
+# first (migration 14), and a third copy goes the usual way, shadowed
+q "CREATE DATABASE v13" >/dev/null
+{
+	echo "BEGIN; CREATE SCHEMA tlsrpt;"
+	echo "CREATE TABLE tlsrpt.schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
+	for v in $(seq 1 13); do
+		cat "$top_srcdir"/src/sql/"$(printf %03d "$v")"-*.sql
+		echo "INSERT INTO tlsrpt.schema_version (version) VALUES ($v);"
+	done
+	for who in 192.0.2.60 192.0.2.61; do
+		echo "INSERT INTO tlsrpt.report (organization_name, report_id, date_start, date_end, source, client_addr, raw)
+		      VALUES ('Victim Reporter', 'old-1', '${DAY}T00:00:00Z', '${DAY}T23:59:59Z', 'https', '$who', '{}');"
+	done
+	echo "INSERT INTO tlsrpt.report (organization_name, report_id, date_start, date_end, source, client_addr, raw)
+	      VALUES ('Victim Reporter', 'old-2', '${DAY}T00:00:00Z', '${DAY}T23:59:59Z', 'https', '192.0.2.60', '{}');"
+	echo "COMMIT;"
+} >"$W/v13.sql"
+psql -X -q -v ON_ERROR_STOP=1 -d v13 -f "$W/v13.sql" >/dev/null 2>&1
+ok_if "a database at schema version 13, with two copies of one report" $?
+TLSRPT_TEST_PARTITIONED=0 ingest_noin --init-db -d "$(pg_conninfo v13)"
+expect_quiet "--init-db upgrades it to version 14"
+is "$(q "SELECT string_agg(report_id || '=' || host(client_addr) || '/' || first_copy, ' ' ORDER BY id) FROM tlsrpt.report" -d v13)" \
+	"old-1=192.0.2.60/true old-1=192.0.2.61/false old-2=192.0.2.60/true" "the first copy of each report is marked, the later one not"
+report old-1 300 no >"$W/old1.json"
+env GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=POST CONTENT_TYPE=application/tlsrpt+json \
+	CONTENT_LENGTH="$(stat -c %s "$W/old1.json")" REMOTE_ADDR=192.0.2.62 "$BIN" -d "$(pg_conninfo v13)" \
+	<"$W/old1.json" >"$W/out" 2>&1
+is "$?/$(head -n 1 "$W/out" | tr -d '\r')" "0/Status: 201 Created" "a third copy of the old report is stored"
+is "$(q "SELECT string_agg(host(client_addr) || '/' || shadowed || '/' || first_copy, ' ' ORDER BY id) FROM tlsrpt.report
+	WHERE report_id = 'old-1'" -d v13)" "192.0.2.60/false/true 192.0.2.61/false/false 192.0.2.62/true/false" \
+	"it found the old copies: shadowed, not the first copy"
 
 done_testing
