@@ -643,19 +643,27 @@ pipeline_read(struct pipeline *pl, struct error *e)
  * sent and at most max_segs segments wait for their answers (and no more than
  * PIPELINE_BYTES of content, unless that is a single one). */
 static int
+pipeline_flush(struct pipeline *pl, int *flushed, struct error *e)
+{
+	struct error err = {ERR_NONE, ""};
+
+	if ((*flushed = PQflush(pl->conn)) >= 0)
+		return 0;
+	pgconn_failed(pl->conn, NULL, "sending", &err);
+	return pipeline_stop(pl, &err, NULL, e);
+}
+
+static int
 pipeline_pump(struct pipeline *pl, size_t max_segs, struct error *e)
 {
 	for (;;) {
-		int flushed = PQflush(pl->conn);
+		int flushed;
 		struct pollfd pfd;
 
-		if (flushed < 0) {
-			struct error err = {ERR_NONE, ""};
-
-			pgconn_failed(pl->conn, NULL, "sending", &err);
-			return pipeline_stop(pl, &err, NULL, e);
-		}
-		if (pipeline_read(pl, e) < 0)
+		if (pipeline_flush(pl, &flushed, e) < 0 || pipeline_read(pl, e) < 0)
+			return -1;
+		/* a segment sent again while reading (pipeline_segment_done) adds to what libpq holds */
+		if (flushed == 0 && pipeline_flush(pl, &flushed, e) < 0)
 			return -1;
 		if (flushed == 0 && (pl->n_segs == 0 || (pl->n_segs <= max_segs &&
 							 (pl->n_segs == 1 || pl->seg_bytes <= PIPELINE_BYTES))))
