@@ -1,0 +1,105 @@
+-- tlsrpt-ingest schema version 15: panels and alerts at ten times the scale
+-- (issue 14 section 3: 10,000 policy domains, every query <= 250 ms).
+
+-- 1. sts_drift of some domains: the domains as a hashed set. The function
+-- is not inlined (SET jit), so its array is a parameter, and "= ANY" of a
+-- parameter compares each version with every element: with Grafana's "All"
+-- at 10,000 domains, 8,670 versions x 10,000 names took 0.7 s for no row.
+CREATE OR REPLACE FUNCTION tlsrpt.sts_drift(since date, domains text[])
+RETURNS TABLE (policy_domain text, organization_name text, version integer, mode text, max_age bigint,
+               mx text[], reason text, replaced_at timestamptz, stale_after timestamptz,
+               first_day date, last_day date, reports numeric, sessions numeric, failed numeric)
+LANGUAGE sql STABLE SET jit = off
+AS $$
+    SELECT v.policy_domain, d.organization_name, v.version, v.mode, v.max_age, v.mx,
+           CASE WHEN EXISTS (SELECT FROM tlsrpt.published_sts_policy p
+                             WHERE p.policy_domain IS NULL OR p.policy_domain = v.policy_domain)
+                THEN 'not published' ELSE 'replaced' END,
+           v.replaced_at, v.stale_after, d.first_day, d.last_day, d.reports, d.sessions, d.failed
+    FROM tlsrpt.sts_policy_version v
+    CROSS JOIN LATERAL (
+        SELECT x.organization_name, min(x.day) AS first_day, max(x.day) AS last_day,
+               sum(x.reports) AS reports, sum(x.sessions) AS sessions, sum(x.failed) AS failed
+        FROM tlsrpt.sts_reporter_daily x
+        WHERE x.policy_domain = v.policy_domain
+          AND x.day >= greatest((v.stale_after AT TIME ZONE 'UTC')::date, sts_drift.since)
+          AND x.day_start >= v.stale_after
+          AND x.mode IS NOT DISTINCT FROM v.mode AND x.max_age IS NOT DISTINCT FROM v.max_age AND x.mx = v.mx
+        GROUP BY x.organization_name) d
+    WHERE v.stale_after IS NOT NULL
+      AND (sts_drift.domains IS NULL OR v.policy_domain IN (SELECT unnest(sts_drift.domains)))
+    ORDER BY 1, 2, 3
+$$;
+
+-- 2. alert_new_result_type: a result type is new for a domain when every row
+-- of it in the history window is recent. Before, every failure row of the
+-- window (90 days: 580,000 at 10,000 domains) was joined with the recent
+-- pairs and grouped; now the recent rows are read (one day's), and for each
+-- of their pairs one index range of failure_fact says whether an older row
+-- is there. failure_row is failure_fact's rows (in scope, not shadowed) and
+-- the pending reports' rows: the older rows among the latter are read once,
+-- with every row of failure_row that arrived since the oldest pending report
+-- (a range of failure_fact's received_at index). The same rows as
+-- alert_new_result_type_plain() (tests/rollup-t.sh).
+CREATE INDEX failure_fact_type_idx ON tlsrpt.failure_fact
+    (policy_domain, result_type, (coalesce(date_end, received_at)));
+
+CREATE OR REPLACE FUNCTION tlsrpt.alert_new_result_type(recent interval DEFAULT '1 day',
+                                                        history interval DEFAULT '90 days')
+RETURNS TABLE (policy_domain text, result_type text, failed_sessions numeric,
+               receiving_mx_hostnames text[], organizations text[])
+LANGUAGE plpgsql STABLE SET jit = off  -- the estimate of the look-ups passes jit_above_cost: 0.9 s of compiling
+AS $fn$
+DECLARE
+    -- the oldest pending report's arrival ('infinity': none)
+    since timestamptz := (SELECT coalesce(min(p.received_at), 'infinity') FROM tlsrpt.rollup_pending p);
+BEGIN
+    -- planned with the values (EXECUTE): a generic plan of an SQL function
+    -- read every older row of the window into a hash instead of looking up
+    -- each pair (0.6 s at 10,000 domains instead of 0.15)
+    RETURN QUERY EXECUTE $q$
+    WITH n AS MATERIALIZED (
+        SELECT f.policy_domain, f.result_type, f.counted_sessions, f.receiving_mx_hostname, f.organization_name
+        FROM tlsrpt.failure_row f
+        WHERE tlsrpt.is_recent(f.date_end, f.received_at, $1)
+    ), pair AS (
+        SELECT DISTINCT n.policy_domain, n.result_type FROM n
+    ), old AS (
+        -- an older row of the window among those that arrived since the oldest pending report
+        SELECT o.policy_domain, o.result_type
+        FROM tlsrpt.failure_row o
+        WHERE o.received_at >= $3
+          AND coalesce(o.date_end, o.received_at) > now() - $1 - interval '1 day' - $2
+          AND NOT tlsrpt.is_recent(o.date_end, o.received_at, $1)
+        UNION ALL
+        -- or in failure_fact, as failure_row reads it
+        SELECT p.policy_domain, p.result_type
+        FROM pair p
+        WHERE EXISTS (SELECT FROM tlsrpt.failure_fact o
+                      WHERE o.policy_domain = p.policy_domain AND o.result_type = p.result_type
+                        AND coalesce(o.date_end, o.received_at) > now() - $1 - interval '1 day' - $2
+                        AND NOT tlsrpt.is_recent(o.date_end, o.received_at, $1)
+                        AND (o.authenticated OR NOT (SELECT tlsrpt.authenticated_only()))
+                        AND o.report NOT IN (SELECT id FROM tlsrpt.report WHERE shadowed))
+        UNION ALL
+        SELECT p.policy_domain, p.result_type
+        FROM pair p
+        WHERE (p.policy_domain IS NULL OR p.result_type IS NULL)
+          AND EXISTS (SELECT FROM tlsrpt.failure_fact o
+                      WHERE o.policy_domain IS NOT DISTINCT FROM p.policy_domain
+                        AND o.result_type IS NOT DISTINCT FROM p.result_type
+                        AND coalesce(o.date_end, o.received_at) > now() - $1 - interval '1 day' - $2
+                        AND NOT tlsrpt.is_recent(o.date_end, o.received_at, $1)
+                        AND (o.authenticated OR NOT (SELECT tlsrpt.authenticated_only()))
+                        AND o.report NOT IN (SELECT id FROM tlsrpt.report WHERE shadowed))
+    )
+    SELECT n.policy_domain, n.result_type, sum(n.counted_sessions),
+           coalesce(array_agg(DISTINCT n.receiving_mx_hostname) FILTER (WHERE n.receiving_mx_hostname IS NOT NULL), '{}'),
+           coalesce(array_agg(DISTINCT n.organization_name) FILTER (WHERE n.organization_name IS NOT NULL), '{}')
+    FROM n
+    WHERE ARRAY[n.policy_domain, n.result_type] NOT IN (SELECT ARRAY[o.policy_domain, o.result_type] FROM old o)
+    GROUP BY n.policy_domain, n.result_type
+    ORDER BY 1, 2
+    $q$ USING recent, history, since;
+END
+$fn$;
