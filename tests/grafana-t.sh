@@ -210,15 +210,18 @@ print(",".join("%.6f" % float(l.split("|")[2]) for l in sys.stdin.read().splitli
 	"failure rate per domain: dual.example, each day"
 is "$(panel "Top failing receiving IPs" "$W/npanels" | cut -d'|' -f1,3)" "198.51.100.1|6" \
 	"top failing receiving IPs: 2 + 1 + 3, the failure listed under both policies once (by hand)"
-is "$(panel "Failures by result type and MX" "$W/npanels" | cut -d'|' -f1,2,4 | sort)" \
+is "$(panel "Failures by result type and MX (the 100 with the most failed sessions)" "$W/npanels" | cut -d'|' -f1,2,4 | sort)" \
 	"$(expect '"\n".join(sorted("%s|%s|%d" % (k.split("|")[2], k.split("|")[3], v) for k, v in e["failures"].items()))')" \
 	"failures by result type and MX"
 
-# ---------------------------------------------------------------- the failure-rate panel's ten
+# ---------------------------------------------------------------- the panels that rank
 # Twelve domains, domain K with K failed sessions of 100 (K = 0..11) on one day,
-# domain 5 with 5 more on another day: the panel draws the ten with the most
-# failed sessions (2..11 and 5), each day's rate; the selection's order and
-# the two left out do not matter.
+# domain 5 with 5 more on another day, and wide.example with 105 failure rows
+# of more failed sessions each: the failure-rate panel draws the ten domains
+# with the most failed sessions (wide.example, 3..11 and 5), each day's rate;
+# the selection's order and the ones left out do not matter. The failures
+# table shows the 100 groups with the most failed sessions, the sending IPs
+# the 20.
 python3 - "$W/many" "$NOW" <<'PY' || bail "cannot write the twelve reports"
 import datetime, json, os, sys
 out, now = sys.argv[1], int(sys.argv[2])
@@ -237,19 +240,46 @@ def report(n, k, dom, ok, bad):
 for k in range(12):
     report(k, 2, "rank%02d.example" % k, 100 - k, k)
 report(12, 3, "rank05.example", 95, 5)
+# wide.example: 105 failure rows, MX 001..105 with 1001..1105 failed sessions,
+# from 105 sending IPs (above every rank domain's)
+r = {"organization-name": "Wide Test", "report-id": "wide-1",
+     "date-range": {"start-datetime": day(2) + "T00:00:00Z", "end-datetime": day(2) + "T23:59:59Z"},
+     "policies": [{"policy": {"policy-type": "sts", "policy-domain": "wide.example"},
+                   "summary": {"total-successful-session-count": 0, "total-failure-session-count": sum(range(1001, 1106))},
+                   "failure-details": [{"result-type": "certificate-expired", "sending-mta-ip": "198.51.100.%d" % i,
+                                        "receiving-mx-hostname": "mx%03d.wide.example" % i,
+                                        "failed-session-count": 1000 + i} for i in range(1, 106)]}]}
+json.dump(r, open(os.path.join(out, "wide.json"), "w"))
 PY
 psql -X -qAt -c "CREATE DATABASE many" >/dev/null
 "$BIN" -d "$(pg_conninfo many)" --init-db >/dev/null
 ok "twelve domains stored" "$BIN" -d "$(pg_conninfo many)" "$W"/many/*.json
 mdomains=$(psql -X -qAt -d many -c "$VARQ")
 is "$(printf '%s\n' "$mdomains" | grep -c '^rank')" 12 "the domain variable lists the twelve domains"
+mpanel() { # TITLE: that panel's output on the database many
+	local f
+	f=$(grep -l -x -F "$1 [A]" "$W/mpanels"/*.sql | head -n 1)
+	[ -n "$f" ] || { echo "no panel $1"; return; }
+	tail -n +2 "$f" | psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1
+}
 python3 "$W/expand.py" "$DASH" "$W/mpanels" "$from" "$to" "$mdomains" 2>/dev/null || bail "cannot expand the panel queries"
 mrows=$(f=$(grep -l -x -F "Failure rate per domain (the 10 with the most failed sessions) [A]" "$W/mpanels"/*.sql | head -n 1) &&
 	tail -n +2 "$f" | psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1)
 is "$(printf '%s\n' "$mrows" | cut -d'|' -f2 | sort -u | tr '\n' ' ')" \
-	"rank02.example rank03.example rank04.example rank05.example rank06.example rank07.example rank08.example rank09.example rank10.example rank11.example " \
+	"rank03.example rank04.example rank05.example rank06.example rank07.example rank08.example rank09.example rank10.example rank11.example wide.example " \
 	"failure rate per domain: the ten domains with the most failed sessions"
 is "$(printf '%s\n' "$mrows" | grep '|rank05\.example|' | cut -d'|' -f3 | xargs printf '%.2f ')" "5.00 5.00 " \
 	"failure rate per domain: rank05.example, 5 of 100 on each of its two days"
+mrows=$(mpanel "Failures by result type and MX (the 100 with the most failed sessions)")
+is "$(printf '%s\n' "$mrows" | grep -c '')/$(printf '%s\n' "$mrows" | cut -d'|' -f2,4,5 | sed -n '1p;$p' | tr '\n' ' ')" \
+	"100/mx105.wide.example|1105|Wide Test mx006.wide.example|1006|Wide Test " \
+	"failures by result type and MX: the 100 groups with the most failed sessions, each with its reporters"
+mrows=$(mpanel "Top failing sending IPs")
+is "$(printf '%s\n' "$mrows" | grep -c '')/$(printf '%s\n' "$mrows" | sed -n '1p;$p' | tr '\n' ' ')" \
+	"20/198.51.100.105|1105|certificate-expired|Wide Test|wide.example 198.51.100.86|1086|certificate-expired|Wide Test|wide.example " \
+	"top failing sending IPs: the 20 with the most failed sessions"
+# 192.0.2.1 sent the rank domains' failures: 1 + ... + 11 + 5 = 71 sessions, below the 20 wide ones
+is "$(psql -X -qAt -d many -c "SELECT count(*) FROM tlsrpt.failure_row WHERE sending_mta_ip = '192.0.2.1'")" 12 \
+	"the rank domains' failures come from one IP, left out of the twenty"
 
 done_testing
