@@ -222,7 +222,7 @@ is "$(panel "Failures by result type and MX (the 100 with the most failed sessio
 # the selection's order and the ones left out do not matter. The failures
 # table shows the 100 groups with the most failed sessions, the sending IPs
 # the 20.
-python3 - "$W/many" "$NOW" <<'PY' || bail "cannot write the twelve reports"
+python3 - "$W/many" "$NOW" <<'PY' || bail "cannot write the ranking reports"
 import datetime, json, os, sys
 out, now = sys.argv[1], int(sys.argv[2])
 os.makedirs(out, exist_ok=True)
@@ -250,10 +250,23 @@ r = {"organization-name": "Wide Test", "report-id": "wide-1",
                                         "receiving-mx-hostname": "mx%03d.wide.example" % i,
                                         "failed-session-count": 1000 + i} for i in range(1, 106)]}]}
 json.dump(r, open(os.path.join(out, "wide.json"), "w"))
+# nine more domains with one MTA-STS policy, and changer.example with two
+# (testing, then enforce): 22 domains for the policy panel's 20
+def sts(n, k, dom, mode):
+    r = {"organization-name": "Sts Test", "report-id": "sts-%d" % n,
+         "date-range": {"start-datetime": day(k) + "T00:00:00Z", "end-datetime": day(k) + "T23:59:59Z"},
+         "policies": [{"policy": {"policy-type": "sts", "policy-domain": dom,
+                                  "policy-string": ["version: STSv1", "mode: " + mode, "mx: mx." + dom, "max_age: 86400"]},
+                       "summary": {"total-successful-session-count": 10, "total-failure-session-count": 0}}]}
+    json.dump(r, open(os.path.join(out, "sts-%d.json" % n), "w"))
+for k in range(9):
+    sts(k, 2, "flat%02d.example" % k, "enforce")
+sts(9, 3, "changer.example", "testing")
+sts(10, 2, "changer.example", "enforce")
 PY
 psql -X -qAt -c "CREATE DATABASE many" >/dev/null
 "$BIN" -d "$(pg_conninfo many)" --init-db >/dev/null
-ok "twelve domains stored" "$BIN" -d "$(pg_conninfo many)" "$W"/many/*.json
+ok "the ranking reports stored" "$BIN" -d "$(pg_conninfo many)" "$W"/many/*.json
 mdomains=$(psql -X -qAt -d many -c "$VARQ")
 is "$(printf '%s\n' "$mdomains" | grep -c '^rank')" 12 "the domain variable lists the twelve domains"
 mpanel() { # TITLE: that panel's output on the database many
@@ -278,6 +291,13 @@ mrows=$(mpanel "Top failing sending IPs")
 is "$(printf '%s\n' "$mrows" | grep -c '')/$(printf '%s\n' "$mrows" | sed -n '1p;$p' | tr '\n' ' ')" \
 	"20/198.51.100.105|1105|certificate-expired|Wide Test|wide.example 198.51.100.86|1086|certificate-expired|Wide Test|wide.example " \
 	"top failing sending IPs: the 20 with the most failed sessions"
+mrows=$(mpanel "MTA-STS policy over time (max_age by domain: mode; the 20 domains with the most policies)")
+is "$(printf '%s\n' "$mrows" | cut -d'|' -f2 | sed 's/: .*//' | sort -u | tr '\n' ' ')" \
+	"changer.example flat00.example flat01.example flat02.example flat03.example flat04.example flat05.example flat06.example flat07.example flat08.example rank00.example rank01.example rank02.example rank03.example rank04.example rank05.example rank06.example rank07.example rank08.example rank09.example " \
+	"MTA-STS policy over time: the 20 domains with the most policies, ties by name"
+is "$(printf '%s\n' "$mrows" | grep '|changer\.example: ' | cut -d'|' -f2,3 | sort | tr '\n' ' ')" \
+	"changer.example: enforce|86400 changer.example: testing|86400 " \
+	"MTA-STS policy over time: changer.example's two policies, a series each"
 # 192.0.2.1 sent the rank domains' failures: 1 + ... + 11 + 5 = 71 sessions, below the 20 wide ones
 is "$(psql -X -qAt -d many -c "SELECT count(*) FROM tlsrpt.failure_row WHERE sending_mta_ip = '192.0.2.1'")" 12 \
 	"the rank domains' failures come from one IP, left out of the twenty"
