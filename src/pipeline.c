@@ -639,9 +639,7 @@ pipeline_read(struct pipeline *pl, struct error *e)
 	return 0;
 }
 
-/* Sends what libpq holds and reads the answers as they come, until all is
- * sent and at most max_segs segments wait for their answers (and no more than
- * PIPELINE_BYTES of content, unless that is a single one). */
+/* Sends what libpq can of what it holds; *flushed: 1 when some is left. */
 static int
 pipeline_flush(struct pipeline *pl, int *flushed, struct error *e)
 {
@@ -653,6 +651,9 @@ pipeline_flush(struct pipeline *pl, int *flushed, struct error *e)
 	return pipeline_stop(pl, &err, NULL, e);
 }
 
+/* Sends what libpq holds and reads the answers as they come, until all is
+ * sent and at most max_segs segments wait for their answers (and no more than
+ * PIPELINE_BYTES of content, unless that is a single one). */
 static int
 pipeline_pump(struct pipeline *pl, size_t max_segs, struct error *e)
 {

@@ -203,4 +203,16 @@ same "a pending report makes an old domain a host domain"
 q "SELECT tlsrpt.refresh()" >/dev/null
 same "and after refresh()"
 
+# an administrator starting over: TRUNCATE ... CASCADE takes every report and
+# rollup (failure_fact with the tables, the other rollups by the trigger)
+out=$(q "SET client_min_messages = warning; TRUNCATE tlsrpt.report CASCADE")
+is "$out" "" "TRUNCATE tlsrpt.report CASCADE: no error"
+is "$(q "SELECT (SELECT count(*) FROM tlsrpt.failure_fact) + (SELECT count(*) FROM tlsrpt.rollup_daily_domain)
+	+ (SELECT count(*) FROM tlsrpt.rollup_reporter_daily) || '/' || (SELECT watermark FROM tlsrpt.rollup_state)")" "0/0" \
+	"TRUNCATE: the rollups are empty, the watermark back to 0"
+ok "a report after it" "$BIN" -d "$conn" "$W/more/namer.json"
+is "$(q "SELECT tlsrpt.refresh()")" 1 "refresh() takes it in"
+is "$(q "SELECT policy_domain || '|' || sessions FROM tlsrpt.daily_domain")" "namer.example|5" \
+	"after TRUNCATE, daily_domain has that report alone"
+
 done_testing

@@ -28,10 +28,12 @@
 -- Only reports with a complete identity (organization, report-id, both
 -- dates) are marked: the others always go the usual way. A copy deleted by
 -- hand while other copies of its report stay would leave them without a
--- first copy; --purge-older-than removes all copies of a report together.
+-- first copy; --purge-older-than removes the copies of a report in the same
+-- run (they share its period), though maybe in different batches.
 -- Programs of earlier versions insert first_copy true (the default) for every
 -- copy: a later copy of a report they store is refused by the index and kept
--- as rejected, to store with --reprocess; upgrade the program with the schema.
+-- as rejected, to store with --reprocess. Stop the deliveries of an earlier
+-- version (MTA hosts, the HTTPS endpoint) before this --init-db.
 
 -- true for the existing rows without rewriting them (a constant default)
 ALTER TABLE tlsrpt.report ADD COLUMN first_copy boolean NOT NULL DEFAULT true;

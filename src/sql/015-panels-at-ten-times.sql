@@ -114,3 +114,28 @@ BEGIN
     $q$ USING recent, history, since;
 END
 $fn$;
+
+-- 3. TRUNCATE tlsrpt.report CASCADE (an administrator starting over) failed
+-- on a plain schema: the statement truncates failure_fact with the tables
+-- (it references failure), and the trigger's rollup_reset() truncated it
+-- again ("being used by active queries"). The trigger now resets the other
+-- rollups (the list of rollup_reset(), migration 13), and failure_fact only
+-- where it references nothing (a partitioned schema).
+CREATE OR REPLACE FUNCTION tlsrpt.rollup_truncated() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_constraint
+                   WHERE conrelid = 'tlsrpt.failure_fact'::regclass AND contype = 'f') THEN
+        TRUNCATE tlsrpt.failure_fact;
+    END IF;
+    TRUNCATE tlsrpt.rollup_daily_domain, tlsrpt.rollup_sts_daily,
+             tlsrpt.rollup_latest, tlsrpt.rollup_sts_history, tlsrpt.rollup_gap, tlsrpt.rollup_dirty_day,
+             tlsrpt.rollup_host_domain, tlsrpt.rollup_mx_name,
+             tlsrpt.rollup_reporter, tlsrpt.rollup_sts_reporter_day, tlsrpt.rollup_reporter_daily,
+             tlsrpt.rollup_ledger, tlsrpt.rollup_end_domain, tlsrpt.rollup_daily_domain_total,
+             tlsrpt.rollup_failure_daily;
+    UPDATE tlsrpt.rollup_state SET watermark = 0, rebuild = false;
+    RETURN NULL;
+END
+$$;
