@@ -146,6 +146,13 @@ for t in report policy failure rejected schema_version; do
 		like "$out" "permission denied" "as grafana_reader: ${stmt%% SET*} refused"
 	done
 done
+# nor through a function that writes: emptying the rollups needs the caller's own rights
+psql -X -qAt -c "SELECT tlsrpt.refresh()" >/dev/null
+for fn in "tlsrpt.rollup_reset()" "tlsrpt.rollup_clear()"; do
+	out=$(as_reader -c "SELECT $fn")
+	like "$out" "permission denied" "as grafana_reader: $fn refused"
+done
+is "$(psql -X -qAt -c "SELECT count(*) > 0 FROM tlsrpt.rollup_daily_domain")" t "the rollups are still there"
 out=$(as_reader -c "CREATE VIEW tlsrpt.mine AS SELECT 1")
 like "$out" "permission denied" "as grafana_reader: CREATE in schema tlsrpt refused"
 out=$(as_reader -c "INSERT INTO tlsrpt.report (organization_name, report_id, date_start, date_end) VALUES ('x', 'y', now(), now())")
@@ -263,6 +270,15 @@ for k in range(9):
     sts(k, 2, "flat%02d.example" % k, "enforce")
 sts(9, 3, "changer.example", "testing")
 sts(10, 2, "changer.example", "enforce")
+# one report listing 100 more domains: more than 100 domains in all, so that
+# "All" is every domain (tlsrpt.every_domain) and the reports-per-day panel
+# reads the per-day totals
+r = {"organization-name": "Pad Test", "report-id": "pad-1",
+     "date-range": {"start-datetime": day(2) + "T00:00:00Z", "end-datetime": day(2) + "T23:59:59Z"},
+     "policies": [{"policy": {"policy-type": "no-policy-found", "policy-domain": "pad%03d.example" % i},
+                   "summary": {"total-successful-session-count": 20, "total-failure-session-count": 0}}
+                  for i in range(100)]}
+json.dump(r, open(os.path.join(out, "pad.json"), "w"))
 PY
 psql -X -qAt -c "CREATE DATABASE many" >/dev/null
 "$BIN" -d "$(pg_conninfo many)" --init-db >/dev/null
@@ -298,6 +314,24 @@ is "$(printf '%s\n' "$mrows" | cut -d'|' -f2 | sed 's/: .*//' | sort -u | tr '\n
 is "$(printf '%s\n' "$mrows" | grep '|changer\.example: ' | cut -d'|' -f2,3 | sort | tr '\n' ' ')" \
 	"changer.example: enforce|86400 changer.example: testing|86400 " \
 	"MTA-STS policy over time: changer.example's two policies, a series each"
+# reports per day by reporter, every domain selected: the totals per day
+# (Rank Test 12 + 1, Wide Test 1, Pad Test 1: its 100 domains once; Sts Test
+# is loop-only, at most 10 sessions a day, and left out)
+is "$(psql -X -qAt -d many -c "SELECT tlsrpt.every_domain(ARRAY[$(printf "'%s'," $mdomains | sed 's/,$//')])")" t \
+	"every_domain(): the variable's list is every domain"
+mrows=$(mpanel "Reports per day by reporter")
+is "$(printf '%s\n' "$mrows" | cut -d'|' -f2,3 | sort | tr '\n' ' ')" \
+	"Pad Test|1 Rank Test|1 Rank Test|12 Wide Test|1 " \
+	"reports per day by reporter, All: each report once, from the totals"
+f=$(grep -l -x -F "Reports per day by reporter [A]" "$W/mpanels"/*.sql | head -n 1)
+is "$(tail -n +2 "$f" | sed "s/'changer\.example',//g" | tee "$W/but-one.sql" | grep -c "'changer")|$(
+	psql -X -qAt -v ON_ERROR_STOP=1 -d many -f "$W/but-one.sql" 2>&1 | cut -d'|' -f2,3 | sort | tr '\n' ' ')" \
+	"0|Pad Test|1 Rank Test|1 Rank Test|12 Wide Test|1 " \
+	"reports per day by reporter, every domain but changer.example: the same, from the per-domain rows"
+psql -X -qAt -d many -c "SELECT tlsrpt.refresh()" >/dev/null
+is "$(mpanel "Reports per day by reporter" | cut -d'|' -f2,3 | sort | tr '\n' ' ')" \
+	"Pad Test|1 Rank Test|1 Rank Test|12 Wide Test|1 " \
+	"reports per day by reporter, All, after refresh(): the same, from the rolled-up totals"
 # 192.0.2.1 sent the rank domains' failures: 1 + ... + 11 + 5 = 71 sessions, below the 20 wide ones
 is "$(psql -X -qAt -d many -c "SELECT count(*) FROM tlsrpt.failure_row WHERE sending_mta_ip = '192.0.2.1'")" 12 \
 	"the rank domains' failures come from one IP, left out of the twenty"

@@ -34,6 +34,7 @@ PAIRS=(
 	"reporter_ledger|SELECT * FROM tlsrpt.reporter_ledger|SELECT * FROM tlsrpt.reporter_ledger_plain"
 	"sts_reporter_daily|SELECT * FROM tlsrpt.sts_reporter_daily|SELECT * FROM tlsrpt.sts_reporter_daily_plain"
 	"reporter_daily|SELECT * FROM tlsrpt.reporter_daily|SELECT * FROM tlsrpt.reporter_daily_plain"
+	"reporter_daily_total|SELECT * FROM tlsrpt.reporter_daily_total|SELECT d.day, d.day::timestamp AT TIME ZONE 'UTC', r.organization_name, count(DISTINCT r.id) FROM tlsrpt.scoped_report r JOIN tlsrpt.policy p ON p.report = r.id CROSS JOIN LATERAL (SELECT (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date AS day) d WHERE p.policy_domain IS NOT NULL GROUP BY 1, 2, 3"
 	"alert_failure_rate|SELECT * FROM tlsrpt.alert_failure_rate(0, 400)|SELECT * FROM tlsrpt.alert_failure_rate_plain(0, 400)"
 	"alert_failure_rate (3 days)|SELECT * FROM tlsrpt.alert_failure_rate(0.01, 3)|SELECT * FROM tlsrpt.alert_failure_rate_plain(0.01, 3)"
 	"domain_totals_since|SELECT * FROM tlsrpt.domain_totals_since(now() - interval '50 hours')|SELECT policy_domain, sum(successful), sum(failed), sum(sessions), count(*), coalesce(array_agg(DISTINCT organization_name ORDER BY organization_name) FILTER (WHERE organization_name IS NOT NULL), '{}') FROM tlsrpt.report_domain WHERE date_end > now() - interval '50 hours' GROUP BY 1"
@@ -202,6 +203,19 @@ ok "example.net's tlsa days are host reports now, before refresh()" \
 same "a pending report makes an old domain a host domain"
 q "SELECT tlsrpt.refresh()" >/dev/null
 same "and after refresh()"
+
+# every_domain(): a selection that holds every domain in scope (more than
+# min_domains of them), pending reports' domains included
+alldoms="ARRAY(SELECT DISTINCT policy_domain FROM tlsrpt.latest_report WHERE policy_domain IS NOT NULL)"
+is "$(q "SELECT tlsrpt.every_domain($alldoms, 0)")/$(q "SELECT tlsrpt.every_domain($alldoms)")/$(
+	q "SELECT tlsrpt.every_domain($alldoms || ARRAY['extra.example'], 0)")/$(
+	q "SELECT tlsrpt.every_domain(ARRAY(SELECT unnest($alldoms) OFFSET 1), 0)")" "t/f/t/f" \
+	"every_domain(): every domain (and one more) yes; 100 or fewer by default, or one left out, no"
+vreport "New Domain" newdom-1 1 "$(vsts brand-new.example enforce 86400 mx1.brand-new.example 3 0)" >"$W/more/newdom.json"
+ok "a report of a new domain" "$BIN" -d "$conn" "$W/more/newdom.json"
+is "$(q "SELECT tlsrpt.every_domain(ARRAY(SELECT DISTINCT policy_domain FROM tlsrpt.rollup_latest WHERE policy_domain IS NOT NULL), 0)")" f \
+	"every_domain(): a pending report's domain left out, no"
+same "a report of a new domain, pending"
 
 # an administrator starting over: TRUNCATE ... CASCADE takes every report and
 # rollup (failure_fact with the tables, the other rollups by the trigger)
