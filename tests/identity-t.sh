@@ -97,6 +97,18 @@ post() {
 	status=$(head -n 1 "$W/out" | tr -d '\r')
 }
 
+# advisory_wait GRANTED: waits (5 s at most) until one identity lock
+# (classid 8460) is granted (true) or waited for (false); prints how many are
+advisory_wait() {
+	local n=0
+	for _ in $(seq 1 100); do
+		n=$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 8460 AND granted = $1")
+		[ "$n" = 1 ] && break
+		sleep 0.05
+	done
+	echo "$n"
+}
+
 pg_start
 ingest_noin --init-db
 expect_quiet "--init-db"
@@ -293,15 +305,10 @@ SELECT pg_sleep(2);
 COMMIT;
 SQL
 held=$!
-for _ in $(seq 1 100); do
-	[ "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 8460 AND granted")" = 1 ] && break
-	sleep 0.05
-done
-env GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=POST CONTENT_TYPE=application/tlsrpt+json \
-	CONTENT_LENGTH="$(stat -c %s "$W/held.json")" REMOTE_ADDR=192.0.2.41 "$BIN" <"$W/held.json" >"$W/out" 2>&1
-rc=$?
+advisory_wait true >/dev/null
+post "$W/held.json" 192.0.2.41
 wait "$held"
-is "$rc/$(head -n 1 "$W/out" | tr -d '\r')" "0/Status: 201 Created" "a copy posted while its identity's lock is held"
+is "$rc/$status" "0/Status: 201 Created" "a copy posted while its identity's lock is held"
 is "$(q "SELECT string_agg(sender || '/' || shadowed, ' ' ORDER BY id) FROM tlsrpt.report WHERE report_id = '$RID'")" \
 	"https:192.0.2.40/false https:192.0.2.41/true" \
 	"it waited for the lock and saw the copy committed meanwhile: it is shadowed"
@@ -325,21 +332,11 @@ VALUES ('Victim Reporter', '$RID', '${DAY}T00:00:00Z', '${DAY}T23:59:59Z', 'http
 COMMIT;
 SQL
 held=$!
-for _ in $(seq 1 100); do
-	[ "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 8460 AND granted")" = 1 ] && break
-	sleep 0.05
-done
-env GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=POST CONTENT_TYPE=application/tlsrpt+json \
-	CONTENT_LENGTH="$(stat -c %s "$W/late.json")" REMOTE_ADDR=192.0.2.51 "$BIN" <"$W/late.json" >"$W/out" 2>&1 &
-post=$!
-waiting=0
-for _ in $(seq 1 100); do
-	waiting=$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 8460 AND NOT granted")
-	[ "$waiting" = 1 ] && break
-	sleep 0.05
-done
-is "$waiting" 1 "a first copy waits for its identity's lock"
-wait "$post"
+advisory_wait true >/dev/null
+( post "$W/late.json" 192.0.2.51; exit "$rc" ) &
+poster=$!
+is "$(advisory_wait false)" 1 "a first copy waits for its identity's lock"
+wait "$poster"
 rc=$?
 wait "$held"
 is "$?/$(cat "$W/late.out")" "0/" "the lock's holder stored its copy after the first copy's statement began"
@@ -440,10 +437,8 @@ expect_quiet "--init-db upgrades it to version 14"
 is "$(q "SELECT string_agg(report_id || '=' || host(client_addr) || '/' || first_copy, ' ' ORDER BY id) FROM tlsrpt.report" -d v13)" \
 	"old-1=192.0.2.60/true old-1=192.0.2.61/false old-2=192.0.2.60/true" "the first copy of each report is marked, the later one not"
 report old-1 300 no >"$W/old1.json"
-env GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=POST CONTENT_TYPE=application/tlsrpt+json \
-	CONTENT_LENGTH="$(stat -c %s "$W/old1.json")" REMOTE_ADDR=192.0.2.62 "$BIN" -d "$(pg_conninfo v13)" \
-	<"$W/old1.json" >"$W/out" 2>&1
-is "$?/$(head -n 1 "$W/out" | tr -d '\r')" "0/Status: 201 Created" "a third copy of the old report is stored"
+PGDATABASE=v13 post "$W/old1.json" 192.0.2.62
+is "$rc/$status" "0/Status: 201 Created" "a third copy of the old report is stored"
 is "$(q "SELECT string_agg(host(client_addr) || '/' || shadowed || '/' || first_copy, ' ' ORDER BY id) FROM tlsrpt.report
 	WHERE report_id = 'old-1'" -d v13)" "192.0.2.60/false/true 192.0.2.61/false/false 192.0.2.62/true/false" \
 	"it found the old copies: shadowed, not the first copy"
