@@ -387,12 +387,7 @@ is "$(q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 're
 # a database at version 5 with reports in it: --init-db gives them their sender
 q "CREATE DATABASE v5" >/dev/null
 {
-	echo "BEGIN; CREATE SCHEMA tlsrpt;"
-	echo "CREATE TABLE tlsrpt.schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
-	for v in 1 2 3 4 5; do
-		cat "$top_srcdir"/src/sql/00$v-*.sql
-		echo "INSERT INTO tlsrpt.schema_version (version) VALUES ($v);"
-	done
+	schema_at 5
 	echo "INSERT INTO tlsrpt.report (organization_name, report_id, source, raw) VALUES ('Old', 'posted', 'https', '{}');"
 	echo "INSERT INTO tlsrpt.report (organization_name, report_id, submitter, raw) VALUES ('Old', 'mailed', 'Old.Example', '{}');"
 	echo "INSERT INTO tlsrpt.report (organization_name, report_id, submitter, raw, dkim_result, dkim_domain, dkim_aligned)
@@ -416,12 +411,7 @@ is "$(q "SELECT has_column_privilege('id_old', 'tlsrpt.report', 'shadowed', 'UPD
 # first (migration 14), and a third copy goes the usual way, shadowed
 q "CREATE DATABASE v13" >/dev/null
 {
-	echo "BEGIN; CREATE SCHEMA tlsrpt;"
-	echo "CREATE TABLE tlsrpt.schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
-	for v in $(seq 1 13); do
-		cat "$top_srcdir"/src/sql/"$(printf %03d "$v")"-*.sql
-		echo "INSERT INTO tlsrpt.schema_version (version) VALUES ($v);"
-	done
+	schema_at 13
 	for who in 192.0.2.60 192.0.2.61; do
 		echo "INSERT INTO tlsrpt.report (organization_name, report_id, date_start, date_end, source, client_addr, raw)
 		      VALUES ('Victim Reporter', 'old-1', '${DAY}T00:00:00Z', '${DAY}T23:59:59Z', 'https', '$who', '{}');"

@@ -162,13 +162,7 @@ is "$(q "SELECT count(*) FROM tlsrpt.alert_critical_failure(result_types => ARRA
 # ---------------------------------------------------------------- upgrade from version 3
 q "CREATE DATABASE v3" >/dev/null
 {
-	echo "BEGIN;"
-	echo "CREATE SCHEMA tlsrpt;"
-	echo "CREATE TABLE tlsrpt.schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
-	for v in 1 2 3; do
-		cat "$top_srcdir"/src/sql/00$v-*.sql
-		echo "INSERT INTO tlsrpt.schema_version (version) VALUES ($v);"
-	done
+	schema_at 3
 	cat <<SQL
 INSERT INTO tlsrpt.report (organization_name, report_id, date_start, date_end, received_at, raw)
 VALUES ('Microsoft Corporation', 'v3-ms', '$D1 00:00:00+00', '$D1 23:59:59+00', '$D1 23:59:59+00', '{}'),

@@ -67,6 +67,19 @@ fi
 _timeout=()
 command -v timeout >/dev/null 2>&1 && _timeout=(timeout -k 5 "$TEST_CMD_TIMEOUT")
 
+# schema_at N: the SQL of schema tlsrpt at version N (migrations 1..N, as a
+# program of that version left it, each recorded in schema_version), inside
+# a transaction left open for the rows a test adds before its COMMIT
+schema_at() {
+	local v
+	echo "BEGIN; CREATE SCHEMA tlsrpt;"
+	echo "CREATE TABLE tlsrpt.schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
+	for v in $(seq 1 "$1"); do
+		cat "$top_srcdir"/src/sql/"$(printf %03d "$v")"-*.sql
+		echo "INSERT INTO tlsrpt.schema_version (version) VALUES ($v);"
+	done
+}
+
 ingest() {
 	local in=$1
 	shift
