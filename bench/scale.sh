@@ -122,7 +122,8 @@ echo
 # ---------------------------------------------------------------- with reports pending
 # Between two refresh() runs (cron), the reports delivered since the last one
 # are pending: the days they fall on are computed from the tables when a view
-# is read. The usual state of a live server: 20 reports of yesterday, stored
+# is read. The usual state of a live server: 20 reports of yesterday (with
+# the mx-host list real senders give), stored
 # after the refresh, the same queries again; then refresh() takes them in.
 if [ "$has_refresh" = 1 ]; then
 	mkdir "$W/pending"
@@ -135,7 +136,8 @@ for k in range(20):
                "report-id": "pending-%d-%s" % (k, y),
                "date-range": {"start-datetime": y + "T00:00:00Z", "end-datetime": y + "T23:59:59Z"},
                "policies": [{"policy": {"policy-type": "sts", "policy-domain": d,
-                                        "policy-string": ["version: STSv1", "mode: enforce", "mx: mx1." + d, "max_age: 604800"]},
+                                        "policy-string": ["version: STSv1", "mode: enforce", "mx: mx1." + d, "max_age: 604800"],
+                                        "mx-host": ["mx1." + d]},
                              "summary": {"total-successful-session-count": 100, "total-failure-session-count": 2},
                              "failure-details": [{"result-type": "certificate-expired", "sending-mta-ip": "192.0.2.9",
                                                   "receiving-mx-hostname": "mx1." + d, "failed-session-count": 2}]}]},

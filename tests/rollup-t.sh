@@ -204,6 +204,35 @@ same "a pending report makes an old domain a host domain"
 q "SELECT tlsrpt.refresh()" >/dev/null
 same "and after refresh()"
 
+# the same through a "*.parent" MX name, and the other way: a known MX name
+# (exact or a pattern) naming a pending report's new domain
+hostrows() {
+	q "SELECT coalesce(string_agg(DISTINCT policy_domain, ' ' ORDER BY policy_domain), '-')
+	   FROM tlsrpt.daily_domain WHERE host_report AND policy_domain LIKE '%$1'"
+}
+vreport "Wild Old" wild-1 1 "$(vtlsa mail.wild.example 7 0)" >"$W/more/wild1.json"
+ok "a tlsa report of mail.wild.example" "$BIN" -d "$conn" "$W/more/wild1.json"
+q "SELECT tlsrpt.refresh()" >/dev/null
+is "$(hostrows .wild.example)" "-" "mail.wild.example is no host domain yet"
+vreport "Wild Namer" wild-2 1 "$(vsts wild.example enforce 86400 "*.wild.example mx7.other.example" 4 0)" >"$W/more/wild2.json"
+ok "a report naming *.wild.example and mx7.other.example as MX" "$BIN" -d "$conn" "$W/more/wild2.json"
+is "$(hostrows .wild.example)" "mail.wild.example" "a pending *.wild.example makes mail.wild.example a host domain"
+same "a pending MX pattern makes an old domain a host domain"
+q "SELECT tlsrpt.refresh()" >/dev/null
+same "and after refresh() (the pattern)"
+vreport "Wild New" wild-3 1 "$(vtlsa relay.wild.example 2 0)" "$(vtlsa mx7.other.example 3 0)" "$(vtlsa mx8.other.example 1 0)" \
+	>"$W/more/wild3.json"
+ok "a report of three new domains" "$BIN" -d "$conn" "$W/more/wild3.json"
+is "$(hostrows .example | tr ' ' '\n' | grep -E 'wild|other' | tr '\n' ' ')" "mail.wild.example mx7.other.example relay.wild.example " \
+	"known MX names make two of a pending report's new domains host domains (exact and by pattern)"
+same "known MX names and a pending report's new domains"
+vreport "Pair" pair-1 1 "$(vsts pair.example enforce 86400 mx.pair.example 5 0)" "$(vtlsa mx.pair.example 2 0)" >"$W/more/pair.json"
+ok "a report naming its own host domain" "$BIN" -d "$conn" "$W/more/pair.json"
+is "$(hostrows .pair.example)" "mx.pair.example" "a pending report's MX name makes its own other domain a host domain"
+same "a pending report naming a pending domain"
+q "SELECT tlsrpt.refresh()" >/dev/null
+same "and after refresh() (the new domains)"
+
 # every_domain(): a selection that holds every domain in scope (more than
 # min_domains of them), pending reports' domains included
 alldoms="ARRAY(SELECT DISTINCT policy_domain FROM tlsrpt.latest_report WHERE policy_domain IS NOT NULL)"
