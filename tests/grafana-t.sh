@@ -299,6 +299,31 @@ is "$(printf '%s\n' "$mrows" | cut -d'|' -f2 | sort -u | tr '\n' ' ')" \
 	"failure rate per domain: the ten domains with the most failed sessions"
 is "$(printf '%s\n' "$mrows" | grep '|rank05\.example|' | cut -d'|' -f3 | xargs printf '%.2f ')" "5.00 5.00 " \
 	"failure rate per domain: rank05.example, 5 of 100 on each of its two days"
+# ten domains or fewer selected: every one of them, without ranking first
+# (the same rows as the ranked "All" for those domains); the same for the 20
+# of the MTA-STS panel
+python3 "$W/expand.py" "$DASH" "$W/fpanels" "$from" "$to" "$(printf '%s\n' rank05.example rank11.example wide.example changer.example none.example)" \
+	2>/dev/null || bail "cannot expand the panel queries"
+fpanel() { # TITLE [SED]: that panel's output on the database many, five domains selected
+	local f
+	f=$(grep -l -x -F "$1 [A]" "$W/fpanels"/*.sql | head -n 1)
+	[ -n "$f" ] || { echo "no panel $1"; return; }
+	tail -n +2 "$f" | sed "${2:-}" | psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1 | sort
+}
+t="Failure rate per domain (the 10 with the most failed sessions)"
+frows=$(fpanel "$t")
+is "$(printf '%s\n' "$frows" | cut -d'|' -f2 | sort -u | tr '\n' ' ')" \
+	"changer.example rank05.example rank11.example wide.example " \
+	"failure rate per domain, five domains selected: the four with reports"
+is "$frows" "$(fpanel "$t" 's/<= 10 THEN/<= 0 THEN/')" \
+	"failure rate per domain, five domains selected: the same rows as ranked first"
+t="MTA-STS policy over time (max_age by domain: mode; the 20 domains with the most policies)"
+frows=$(fpanel "$t")
+is "$(printf '%s\n' "$frows" | cut -d'|' -f2 | sed 's/: .*//' | sort -u | tr '\n' ' ')" \
+	"changer.example rank05.example rank11.example wide.example " \
+	"MTA-STS policy over time, five domains selected: the four with sts policies"
+is "$frows" "$(fpanel "$t" 's/<= 20 THEN/<= 0 THEN/')" \
+	"MTA-STS policy over time, five domains selected: the same rows as ranked first"
 mrows=$(mpanel "Failures by result type and MX (the 100 with the most failed sessions)")
 is "$(printf '%s\n' "$mrows" | grep -c '')/$(printf '%s\n' "$mrows" | cut -d'|' -f2,4,5 | sed -n '1p;$p' | tr '\n' ' ')" \
 	"100/mx105.wide.example|1105|Wide Test mx006.wide.example|1006|Wide Test " \
