@@ -51,6 +51,14 @@ is "$(q "SELECT array_to_json(mx) FROM tlsrpt.sts_parse(ARRAY['mx: A.example', '
 	'["a.example","b.example"]' "sts_parse(): mx without a space"
 is "$(q "SELECT coalesce(mode, 'NULL') || '|' || cardinality(mx) FROM tlsrpt.sts_parse(NULL)")" "NULL|0" \
 	"sts_parse(NULL): one row of nothing"
+is "$(q "SELECT quote_nullable(version) || '|' || quote_nullable(mode) || '|' || coalesce(max_age::text, 'NULL') FROM tlsrpt.sts_parse(ARRAY['version: STSv1', 'max_age: 99', 'max_age: 77', 'mode:', 'mode: later', 'version: STSv2'])")" \
+	"'STSv1'|''|99" "sts_parse(): the first version, mode and max_age line count, an empty value too"
+is "$(q "SELECT coalesce(max_age::text, 'NULL') FROM tlsrpt.sts_parse(ARRAY[E'max_age: abc\r\nmax_age: 5'])")" "NULL" \
+	"sts_parse(): the first max_age line is not a number -> NULL, a later one is not taken"
+is "$(q "SELECT version || '|' || mode || '|' || array_to_json(mx) || '|' || array_to_json(other)
+	FROM tlsrpt.sts_parse(ARRAY[E'  Version :STSv1 \n\n\tMODE:  none\t\nfoo\n:bar\nmx:\n', E'\rmx: C\r\r', NULL, '   ', ''])")" \
+	'STSv1|none|["","c"]|["foo",":bar"]' \
+	"sts_parse(): blanks around keys and values, CR, LF and blank lines, NULL elements; an empty mx kept"
 is "$(q "SELECT count(*) FROM tlsrpt.sts_policy WHERE policy_domain = 'example.net'")" 0 \
 	"sts_policy: tlsa policies are not in it"
 
