@@ -328,6 +328,18 @@ mrows=$(mpanel "Failures by result type and MX (the 100 with the most failed ses
 is "$(printf '%s\n' "$mrows" | grep -c '')/$(printf '%s\n' "$mrows" | cut -d'|' -f2,4,5 | sed -n '1p;$p' | tr '\n' ' ')" \
 	"100/mx105.wide.example|1105|Wide Test mx006.wide.example|1006|Wide Test " \
 	"failures by result type and MX: the 100 groups with the most failed sessions, each with its reporters"
+# the reporter ledger for All: the first 100 rows of its order, each with its
+# latest report's sender (the whole ledger joined with latest_report, cut)
+mrows=$(mpanel "Reporter ledger (silent and late first: the first 100)")
+is "$(printf '%s\n' "$mrows" | grep -c '')|$(printf '%s\n' "$mrows" | md5sum)" \
+	"100|$(psql -X -qAt -v ON_ERROR_STOP=1 -d many -c "
+	SELECT organization_name, policy_domain, last_end, g.reports, round(cadence, 1),
+	       round(extract(epoch FROM late_by) / 86400, 1), silent, loop_only, l.sender
+	FROM tlsrpt.reporter_ledger g LEFT JOIN tlsrpt.latest_report l USING (organization_name, policy_domain)
+	ORDER BY silent DESC, loop_only, late_by DESC NULLS LAST, 1, 2" | head -n 100 | md5sum)" \
+	"reporter ledger, All: the first 100 rows of the whole ledger, with their senders"
+ok "reporter ledger, All: the whole ledger has more than 100 rows" \
+	test "$(psql -X -qAt -d many -c "SELECT count(*) FROM tlsrpt.reporter_ledger")" -gt 100
 mrows=$(mpanel "Top failing sending IPs")
 is "$(printf '%s\n' "$mrows" | grep -c '')/$(printf '%s\n' "$mrows" | sed -n '1p;$p' | tr '\n' ' ')" \
 	"20/198.51.100.105|1105|certificate-expired|Wide Test|wide.example 198.51.100.86|1086|certificate-expired|Wide Test|wide.example " \

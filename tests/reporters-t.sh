@@ -237,7 +237,7 @@ PY
 is "$(q "$(panel_sql "Reports per day by reporter")" | cut -d'|' -f2 | sort -u)" "Daily Sender
 Twice Sender
 Weekly Sender" "Grafana, reports per day by reporter: the loop-only reporter left out"
-is "$(q "$(panel_sql "Reporter ledger")" | cut -d'|' -f1,7,8 | head -n 1)" "Daily Sender|t|f" \
+is "$(q "$(panel_sql "Reporter ledger (silent and late first: the first 100)")" | cut -d'|' -f1,7,8 | head -n 1)" "Daily Sender|t|f" \
 	"Grafana, reporter ledger: the silent reporter first"
 
 # a loop-only reporter that sends one more report, not rolled up yet: still
