@@ -248,13 +248,14 @@ for k in range(12):
     report(k, 2, "rank%02d.example" % k, 100 - k, k)
 report(12, 3, "rank05.example", 95, 5)
 # wide.example: 105 failure rows, MX 001..105 with 1001..1105 failed sessions,
-# from 105 sending IPs (above every rank domain's)
+# from 105 sending IPs (above every rank domain's) to 105 receiving IPs
 r = {"organization-name": "Wide Test", "report-id": "wide-1",
      "date-range": {"start-datetime": day(2) + "T00:00:00Z", "end-datetime": day(2) + "T23:59:59Z"},
      "policies": [{"policy": {"policy-type": "sts", "policy-domain": "wide.example"},
                    "summary": {"total-successful-session-count": 0, "total-failure-session-count": sum(range(1001, 1106))},
                    "failure-details": [{"result-type": "certificate-expired", "sending-mta-ip": "198.51.100.%d" % i,
                                         "receiving-mx-hostname": "mx%03d.wide.example" % i,
+                                        "receiving-ip": "203.0.113.%d" % i,
                                         "failed-session-count": 1000 + i} for i in range(1, 106)]}]}
 json.dump(r, open(os.path.join(out, "wide.json"), "w"))
 # nine more domains with one MTA-STS policy, and changer.example with two
@@ -344,6 +345,10 @@ mrows=$(mpanel "Top failing sending IPs")
 is "$(printf '%s\n' "$mrows" | grep -c '')/$(printf '%s\n' "$mrows" | sed -n '1p;$p' | tr '\n' ' ')" \
 	"20/198.51.100.105|1105|certificate-expired|Wide Test|wide.example 198.51.100.86|1086|certificate-expired|Wide Test|wide.example " \
 	"top failing sending IPs: the 20 with the most failed sessions"
+mrows=$(mpanel "Top failing receiving IPs")
+is "$(printf '%s\n' "$mrows" | grep -c '')/$(printf '%s\n' "$mrows" | sed -n '1p;$p' | tr '\n' ' ')" \
+	"20/203.0.113.105|mx105.wide.example|1105|certificate-expired 203.0.113.86|mx086.wide.example|1086|certificate-expired " \
+	"top failing receiving IPs: the 20 with the most failed sessions"
 mrows=$(mpanel "MTA-STS policy over time (max_age by domain: mode; the 20 domains with the most policies)")
 is "$(printf '%s\n' "$mrows" | cut -d'|' -f2 | sed 's/: .*//' | sort -u | tr '\n' ' ')" \
 	"changer.example flat00.example flat01.example flat02.example flat03.example flat04.example flat05.example flat06.example flat07.example flat08.example rank00.example rank01.example rank02.example rank03.example rank04.example rank05.example rank06.example rank07.example rank08.example rank09.example " \
