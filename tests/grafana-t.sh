@@ -370,10 +370,44 @@ is "$(tail -n +2 "$f" | sed "s/'changer\.example',//g" | tee "$W/but-one.sql" | 
 	psql -X -qAt -v ON_ERROR_STOP=1 -d many -f "$W/but-one.sql" 2>&1 | cut -d'|' -f2,3 | sort | tr '\n' ' ')" \
 	"0|Pad Test|1 Rank Test|1 Rank Test|12 Wide Test|1 " \
 	"reports per day by reporter, every domain but changer.example: the same, from the per-domain rows"
+# tlsrpt.reports_per_day() against the panel's SQL before migration 18 (both
+# ways in one query, the domains named twice): the same rows for every
+# domain, every domain but one, and three
+rpd_same() { # STAGE
+	local sel name
+	for sel in "all|$(printf "'%s'," $mdomains | sed 's/,$//')" \
+		"all but changer.example|$(printf "'%s'," $mdomains | sed "s/'changer\.example',//; s/,$//")" \
+		"three|'rank05.example','changer.example','wide.example'"; do
+		name=${sel%%|*} sel=${sel#*|}
+		is "$(psql -X -qAt -v ON_ERROR_STOP=1 -d many -c "SELECT * FROM tlsrpt.reports_per_day('$from', '$to', ARRAY[$sel])" 2>&1 | sort)" \
+			"$(psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1 <<SQL | sort
+WITH e AS MATERIALIZED (SELECT tlsrpt.every_domain(ARRAY[$sel]) AS every)
+SELECT * FROM (
+  SELECT day_start AS "time", organization_name AS metric, reports AS value
+  FROM tlsrpt.reporter_daily_total
+  WHERE day_start BETWEEN '$from' AND '$to' AND (SELECT every FROM e)
+  UNION ALL
+  SELECT "time", metric, n + (SELECT count(DISTINCT i) FROM unnest(shared) AS i) AS value
+  FROM (SELECT day_start AS "time", organization_name AS metric,
+          sum(reports - cardinality(shared)) AS n, tlsrpt.array_concat(shared) AS shared
+        FROM tlsrpt.reporter_daily
+        WHERE day_start BETWEEN '$from' AND '$to' AND policy_domain IN ($sel) AND NOT (SELECT every FROM e)
+        GROUP BY 1, 2) d) x
+WHERE coalesce(metric, '') NOT IN
+      (SELECT organization_name FROM tlsrpt.reporter_ledger
+       WHERE policy_domain IN ($sel) AND organization_name IS NOT NULL
+       GROUP BY 1 HAVING bool_and(loop_only))
+ORDER BY 1
+SQL
+)" "reports_per_day(), $1, $name: the rows of the panel's SQL before it"
+	done
+}
+rpd_same "reports pending"
 psql -X -qAt -d many -c "SELECT tlsrpt.refresh()" >/dev/null
 is "$(mpanel "Reports per day by reporter" | cut -d'|' -f2,3 | sort | tr '\n' ' ')" \
 	"Pad Test|1 Rank Test|1 Rank Test|12 Wide Test|1 " \
 	"reports per day by reporter, All, after refresh(): the same, from the rolled-up totals"
+rpd_same "after refresh()"
 # 192.0.2.1 sent the rank domains' failures: 1 + ... + 11 + 5 = 71 sessions, below the 20 wide ones
 is "$(psql -X -qAt -d many -c "SELECT count(*) FROM tlsrpt.failure_row WHERE sending_mta_ip = '192.0.2.1'")" 12 \
 	"the rank domains' failures come from one IP, left out of the twenty"

@@ -231,6 +231,7 @@ t = lambda s: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s))
 sql = re.sub(r"\$__timeGroupAlias\(([^,()]+),\s*1d\)", r'floor(extract(epoch from \1)/86400)*86400 AS "time"', sql)
 sql = re.sub(r"\$__time\(([^()]+)\)", r'\1 AS "time"', sql)
 sql = re.sub(r"\$__timeFilter\(([^()]+)\)", lambda m: "%s BETWEEN '%s' AND '%s'" % (m.group(1), t(now - 30 * 86400), t(now)), sql)
+sql = sql.replace("$__timeFrom()", "'%s'" % t(now - 30 * 86400)).replace("$__timeTo()", "'%s'" % t(now))
 print(sql.replace("$domain", "'ledger.example'"))
 PY
 }
