@@ -316,6 +316,8 @@ frows=$(fpanel "$t")
 is "$(printf '%s\n' "$frows" | cut -d'|' -f2 | sort -u | tr '\n' ' ')" \
 	"changer.example rank05.example rank11.example wide.example " \
 	"failure rate per domain, five domains selected: the four with reports"
+is "$(grep -c '<= 10 THEN' "$(grep -l -x -F "$t [A]" "$W/fpanels"/*.sql)")" 1 \
+	"failure rate per domain: the query skips its ranking for ten domains or fewer"
 is "$frows" "$(fpanel "$t" 's/<= 10 THEN/<= 0 THEN/')" \
 	"failure rate per domain, five domains selected: the same rows as ranked first"
 t="MTA-STS policy over time (max_age by domain: mode; the 20 domains with the most policies)"
@@ -323,24 +325,14 @@ frows=$(fpanel "$t")
 is "$(printf '%s\n' "$frows" | cut -d'|' -f2 | sed 's/: .*//' | sort -u | tr '\n' ' ')" \
 	"changer.example rank05.example rank11.example wide.example " \
 	"MTA-STS policy over time, five domains selected: the four with sts policies"
+is "$(grep -c '<= 20 THEN' "$(grep -l -x -F "$t [A]" "$W/fpanels"/*.sql)")" 1 \
+	"MTA-STS policy over time: the query skips its ranking for 20 domains or fewer"
 is "$frows" "$(fpanel "$t" 's/<= 20 THEN/<= 0 THEN/')" \
 	"MTA-STS policy over time, five domains selected: the same rows as ranked first"
 mrows=$(mpanel "Failures by result type and MX (the 100 with the most failed sessions)")
 is "$(printf '%s\n' "$mrows" | grep -c '')/$(printf '%s\n' "$mrows" | cut -d'|' -f2,4,5 | sed -n '1p;$p' | tr '\n' ' ')" \
 	"100/mx105.wide.example|1105|Wide Test mx006.wide.example|1006|Wide Test " \
 	"failures by result type and MX: the 100 groups with the most failed sessions, each with its reporters"
-# the reporter ledger for All: the first 100 rows of its order, each with its
-# latest report's sender (the whole ledger joined with latest_report, cut)
-mrows=$(mpanel "Reporter ledger (silent and late first: the first 100)")
-is "$(printf '%s\n' "$mrows" | grep -c '')|$(printf '%s\n' "$mrows" | md5sum)" \
-	"100|$(psql -X -qAt -v ON_ERROR_STOP=1 -d many -c "
-	SELECT organization_name, policy_domain, last_end, g.reports, round(cadence, 1),
-	       round(extract(epoch FROM late_by) / 86400, 1), silent, loop_only, l.sender
-	FROM tlsrpt.reporter_ledger g LEFT JOIN tlsrpt.latest_report l USING (organization_name, policy_domain)
-	ORDER BY silent DESC, loop_only, late_by DESC NULLS LAST, 1, 2" | head -n 100 | md5sum)" \
-	"reporter ledger, All: the first 100 rows of the whole ledger, with their senders"
-ok "reporter ledger, All: the whole ledger has more than 100 rows" \
-	test "$(psql -X -qAt -d many -c "SELECT count(*) FROM tlsrpt.reporter_ledger")" -gt 100
 mrows=$(mpanel "Top failing sending IPs")
 is "$(printf '%s\n' "$mrows" | grep -c '')/$(printf '%s\n' "$mrows" | sed -n '1p;$p' | tr '\n' ' ')" \
 	"20/198.51.100.105|1105|certificate-expired|Wide Test|wide.example 198.51.100.86|1086|certificate-expired|Wide Test|wide.example " \
@@ -411,5 +403,47 @@ rpd_same "after refresh()"
 # 192.0.2.1 sent the rank domains' failures: 1 + ... + 11 + 5 = 71 sessions, below the 20 wide ones
 is "$(psql -X -qAt -d many -c "SELECT count(*) FROM tlsrpt.failure_row WHERE sending_mta_ip = '192.0.2.1'")" 12 \
 	"the rank domains' failures come from one IP, left out of the twenty"
+
+# the reporter ledger for All: the first 100 rows of its order, each with its
+# latest report's sender (the whole ledger joined with latest_report, cut,
+# in the same transaction: "days late" follows now()); every report with a
+# sender of its own, and a second reporter for two domains
+python3 - "$W/share.json" "$NOW" <<'PY' || bail "cannot write the shared report"
+import datetime, json, sys
+d = (datetime.datetime.fromtimestamp(int(sys.argv[2]), datetime.timezone.utc).date() - datetime.timedelta(days=1)).isoformat()
+json.dump({"organization-name": "Share Test", "report-id": "share-1",
+           "date-range": {"start-datetime": d + "T00:00:00Z", "end-datetime": d + "T23:59:59Z"},
+           "policies": [{"policy": {"policy-type": "sts", "policy-domain": dom},
+                         "summary": {"total-successful-session-count": 5, "total-failure-session-count": 0}}
+                        for dom in ("wide.example", "rank05.example")]}, open(sys.argv[1], "w"))
+PY
+ok "a second reporter of wide.example and rank05.example" "$BIN" -d "$(pg_conninfo many)" "$W/share.json"
+psql -X -qAt -d many -c "UPDATE tlsrpt.report SET submitter = 'r' || id || '@sender.example'" >/dev/null
+f=$(grep -l -x -F "Reporter ledger (silent and late first: the first 100) [A]" "$W/mpanels"/*.sql | head -n 1)
+out=$({ echo "BEGIN;"; tail -n +2 "$f"; echo ";"; echo '\echo ---'
+	echo "SELECT organization_name, policy_domain, last_end, g.reports, round(cadence, 1),
+	       round(extract(epoch FROM late_by) / 86400, 1), silent, loop_only, l.sender
+	FROM tlsrpt.reporter_ledger g LEFT JOIN tlsrpt.latest_report l USING (organization_name, policy_domain)
+	ORDER BY silent DESC, loop_only, late_by DESC NULLS LAST, 1, 2;"
+	echo "COMMIT;"; } | psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1)
+panel=$(printf '%s\n' "$out" | sed '/^---$/,$d') whole=$(printf '%s\n' "$out" | sed '1,/^---$/d')
+is "$(printf '%s\n' "$panel" | grep -c '')|$(printf '%s\n' "$panel" | md5sum)" \
+	"100|$(printf '%s\n' "$whole" | head -n 100 | md5sum)" \
+	"reporter ledger, All: the first 100 rows of the whole ledger, with their senders"
+ok "reporter ledger, All: the whole ledger has more than 100 rows" test "$(printf '%s\n' "$whole" | grep -c '')" -gt 100
+is "$(printf '%s\n' "$whole" | grep -E '^(Share|Wide|Rank) Test[|](wide|rank05)[.]example[|]' | cut -d'|' -f1,2,9 |
+	sed 's/|mail:r[0-9]*@sender.example$/|mail:r#@sender.example/' | sort | tr '\n' ' ')" \
+	"Rank Test|rank05.example|mail:r#@sender.example Share Test|rank05.example|mail:r#@sender.example Share Test|wide.example|mail:r#@sender.example Wide Test|wide.example|mail:r#@sender.example " \
+	"reporter ledger: two reporters of one domain, each with its own latest sender"
+f=$(grep -l -x -F "Reporter ledger (silent and late first: the first 100) [A]" "$W/fpanels"/*.sql | head -n 1)
+out=$({ echo "BEGIN;"; tail -n +2 "$f"; echo ";"; echo '\echo ---'
+	echo "SELECT organization_name, policy_domain, last_end, g.reports, round(cadence, 1),
+	       round(extract(epoch FROM late_by) / 86400, 1), silent, loop_only, l.sender
+	FROM tlsrpt.reporter_ledger g LEFT JOIN tlsrpt.latest_report l USING (organization_name, policy_domain)
+	WHERE policy_domain IN ('rank05.example', 'rank11.example', 'wide.example', 'changer.example', 'none.example')
+	ORDER BY silent DESC, loop_only, late_by DESC NULLS LAST, 1, 2;"
+	echo "COMMIT;"; } | psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1)
+is "$(printf '%s\n' "$out" | sed '/^---$/,$d')" "$(printf '%s\n' "$out" | sed '1,/^---$/d')" \
+	"reporter ledger, five domains selected: every row, each with its own reporter's latest sender"
 
 done_testing

@@ -226,9 +226,11 @@ ok "a report of three new domains" "$BIN" -d "$conn" "$W/more/wild3.json"
 is "$(hostrows .example | tr ' ' '\n' | grep -E 'wild|other' | tr '\n' ' ')" "mail.wild.example mx7.other.example relay.wild.example " \
 	"known MX names make two of a pending report's new domains host domains (exact and by pattern)"
 same "known MX names and a pending report's new domains"
-vreport "Pair" pair-1 1 "$(vsts pair.example enforce 86400 mx.pair.example 5 0)" "$(vtlsa mx.pair.example 2 0)" >"$W/more/pair.json"
-ok "a report naming its own host domain" "$BIN" -d "$conn" "$W/more/pair.json"
-is "$(hostrows .pair.example)" "mx.pair.example" "a pending report's MX name makes its own other domain a host domain"
+vreport "Pair" pair-1 1 "$(vsts pair.example enforce 86400 "mx.pair.example *.q.example" 5 0)" "$(vtlsa mx.pair.example 2 0)" \
+	"$(vtlsa a.q.example 1 0)" >"$W/more/pair.json"
+ok "a report naming its own host domains" "$BIN" -d "$conn" "$W/more/pair.json"
+is "$(hostrows .pair.example)/$(hostrows .q.example)" "mx.pair.example/a.q.example" \
+	"a pending report's MX names make its own other domains host domains (exact and by pattern)"
 same "a pending report naming a pending domain"
 q "SELECT tlsrpt.refresh()" >/dev/null
 same "and after refresh() (the new domains)"

@@ -59,6 +59,25 @@ is "$(q "SELECT version || '|' || mode || '|' || array_to_json(mx) || '|' || arr
 	FROM tlsrpt.sts_parse(ARRAY[E'  Version :STSv1 \n\n\tMODE:  none\t\nfoo\n:bar\nmx:\n', E'\rmx: C\r\r', NULL, '   ', ''])")" \
 	'STSv1|none|["","c"]|["foo",":bar"]' \
 	"sts_parse(): blanks around keys and values, CR, LF and blank lines, NULL elements; an empty mx kept"
+# sts_parse() (PL/pgSQL since migration 17) against its definition before,
+# an aggregate over sts_lines(): every policy string stored, and odd ones
+is "$(q "WITH c(ps) AS (SELECT DISTINCT policy_string FROM tlsrpt.policy
+	UNION ALL VALUES (NULL::text[]), ('{}'), (ARRAY[NULL]::text[]), (ARRAY['', ' ', E'\t']),
+	  (ARRAY['max_age: 1234567890123456789', 'max_age: 5']), (ARRAY['max_age: +5']), (ARRAY['max_age: 123456789012345678']),
+	  (ARRAY[E'mx: a:b\n\rmx: c\r\nMAX_AGE : 7 \nMode:\tenforce ']), (ARRAY['MX: ÄB.Example', 'version', ':x', 'mode: a', 'mode: b']))
+	SELECT count(*) || '/' || count(*) FILTER (WHERE (n.version, n.mode, n.max_age, n.mx, n.other)
+	                                      IS DISTINCT FROM (o.version, o.mode, o.max_age, o.mx, o.other))
+	FROM c CROSS JOIN LATERAL tlsrpt.sts_parse(c.ps) n
+	CROSS JOIN LATERAL (
+	    SELECT (array_agg(s.value ORDER BY s.n) FILTER (WHERE s.key = 'version'))[1] AS version,
+	           (array_agg(s.value ORDER BY s.n) FILTER (WHERE s.key = 'mode'))[1] AS mode,
+	           (array_agg(CASE WHEN s.value ~ '^[0-9]{1,18}\$' THEN s.value::bigint END ORDER BY s.n)
+	                FILTER (WHERE s.key = 'max_age'))[1] AS max_age,
+	           coalesce(array_agg(lower(s.value) ORDER BY s.n) FILTER (WHERE s.key = 'mx'), '{}') AS mx,
+	           coalesce(array_agg(s.line ORDER BY s.n)
+	                FILTER (WHERE s.key IS NULL OR s.key NOT IN ('version', 'mode', 'max_age', 'mx')), '{}') AS other
+	    FROM tlsrpt.sts_lines(c.ps) AS s) o" | sed 's|^[1-9][0-9]\{1,\}/|n/|')" "n/0" \
+	"sts_parse(): the same as its aggregate definition for every stored policy string and odd ones (10 or more)"
 is "$(q "SELECT count(*) FROM tlsrpt.sts_policy WHERE policy_domain = 'example.net'")" 0 \
 	"sts_policy: tlsa policies are not in it"
 

@@ -2,14 +2,15 @@
 -- one domain <= 5 ms with reports pending).
 --
 -- The views read the pending reports' MTA-STS policies through sts_parse(),
--- an SQL function over sts_lines(), another: neither can be inlined, so each
--- query planned both again at its first call (about 1 ms of a one-domain
--- panel's 6-10, per view that parses), and each call ran a set-returning
--- function and five ordered aggregates (35 us). The same rules in one loop:
+-- an SQL function over sts_lines(), another: sts_parse() returns no set and
+-- cannot be inlined, so each query planned its body again at its first call
+-- (about 1 ms of a one-domain panel's 6-10, per view that parses), and each
+-- call ran a set-returning function and five ordered aggregates (35 us). The same rules in one loop:
 -- its statements are planned once per session, and a call takes 15 us (a
 -- refresh() parses every new policy the same way). Same results: the first
 -- version, mode and max_age line count (max_age NULL unless digits), every mx
--- line lowercased in order, other lines kept trimmed (tests/views-t.sh).
+-- line lowercased in order, other lines kept trimmed (tests/views-t.sh
+-- compares the two over every stored policy string and odd ones).
 CREATE OR REPLACE FUNCTION tlsrpt.sts_parse(policy_string text[],
     OUT version text, OUT mode text, OUT max_age bigint, OUT mx text[], OUT other text[])
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
