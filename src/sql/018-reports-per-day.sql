@@ -15,6 +15,7 @@
 -- the session's plan; more planned with their values (a generic plan read
 -- every day's index entries of 5,000 domains: 1.1 s instead of 0.65).
 -- The same rows as the panel's SQL before (tests/grafana-t.sh).
+
 -- reports_per_day() of some domains: a report that lists several of them
 -- once (its id is in shared)
 CREATE FUNCTION tlsrpt.reports_per_day_of(since timestamptz, until timestamptz, domains text[])
@@ -37,6 +38,9 @@ $fn$;
 CREATE FUNCTION tlsrpt.reports_per_day(since timestamptz, until timestamptz, domains text[])
 RETURNS TABLE ("time" timestamptz, metric text, value numeric)
 LANGUAGE plpgsql STABLE
+-- the session's plans: left to choose, PostgreSQL planned each call again
+-- (the generic plan's estimate is the higher); EXECUTE plans with the values
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 BEGIN
     IF tlsrpt.every_domain(domains) THEN
