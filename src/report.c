@@ -787,15 +787,17 @@ report_parse(const char *json, size_t len, const char *fallback_domain,
 			  json_type_to_name(json_object_get_type(root)));
 		goto fail;
 	}
+	mended = false;
+	if (clean_tree(&ctx, root, &mended) < 0)
+		goto fail;
+	/* after mending: raw_json is this tree, and must read back as a report
+	 * (a non-finite number becomes null, and a null member is no member) */
 	if (!member(root, "organization-name") && !member(root, "report-id") &&
 	    !member(root, "date-range") && !member(root, "policies")) {
 		error_set(e, ERR_INPUT, "JSON object is not a TLS-RPT report "
 			  "(none of organization-name, report-id, date-range, policies)");
 		goto fail;
 	}
-	mended = false;
-	if (clean_tree(&ctx, root, &mended) < 0)
-		goto fail;
 	if (mended)
 		note(&ctx, "NUL characters, invalid UTF-8 or non-finite numbers mended");
 

@@ -324,6 +324,14 @@ mail_attach json-null-1 "$W/null.gz" >"$W/m.eml"
 deliver "a gzip'd JSON null" "$W/m.eml"
 expect_rejected "a gzip'd JSON null" '.'
 
+# a JSON object whose only report member is a non-finite number (2e308): it
+# is mended to null, and a null member is no member, so it is no report, as
+# its mended JSON read again would not be (fuzz/crashes/report-nonfinite-only.json)
+printf '{"organization-name":2e308}\n' | gzip -9 -n -c >"$W/nonfinite.gz"
+mail_attach nonfinite-1 "$W/nonfinite.gz" >"$W/m.eml"
+deliver "a JSON object of one non-finite number" "$W/m.eml"
+expect_rejected "a JSON object of one non-finite number" 'not a TLS-RPT report'
+
 # an empty report attachment (memcpy from a NULL buffer under UBSan)
 mail_attach empty-part-1 /dev/null application/tlsrpt+json empty-part-1.json raw >"$W/m.eml"
 deliver "an empty report attachment" "$W/m.eml"
