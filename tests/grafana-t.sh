@@ -393,11 +393,59 @@ SQL
 	done
 }
 rpd_same "reports pending"
+# tlsrpt.domain_period() (the period table, the failure-rate panel's ranking)
+# against the sums over daily_domain it stands for, and the two panels
+# against their SQL before migration 19: every domain (the running sums),
+# every domain but one (the same way) and three (the view)
+period_same() { # STAGE
+	local sel name
+	for sel in "all|$(printf "'%s'," $mdomains | sed 's/,$//')" \
+		"all but changer.example|$(printf "'%s'," $mdomains | sed "s/'changer\.example',//; s/,$//")" \
+		"three|'rank05.example','changer.example','wide.example'"; do
+		name=${sel%%|*} sel=${sel#*|}
+		is "$(psql -X -qAt -v ON_ERROR_STOP=1 -d many -c "SELECT * FROM tlsrpt.domain_period('$from', '$to', ARRAY[$sel])" 2>&1 | sort)" \
+			"$(psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1 <<SQL | sort
+SELECT policy_domain, sum(sessions), sum(failed), count(DISTINCT day), bool_or(host_report)
+FROM tlsrpt.daily_domain
+WHERE day_start BETWEEN '$from' AND '$to' AND policy_domain IN ($sel)
+GROUP BY 1
+SQL
+)" "domain_period(), $1, $name: the sums over daily_domain"
+	done
+	is "$(mpanel "Sessions and failure rate in the period")" "$(psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1 <<SQL
+SELECT policy_domain AS "policy domain",
+  sum(sessions) AS sessions,
+  sum(failed) AS failed,
+  round(100.0 * sum(failed) / nullif(sum(sessions), 0), 2) AS "failure rate %",
+  count(DISTINCT day) AS days,
+  bool_or(host_report) AS "host report"
+FROM tlsrpt.daily_domain
+WHERE day_start BETWEEN '$from' AND '$to' AND policy_domain IN ($(printf "'%s'," $mdomains | sed 's/,$//'))
+GROUP BY 1
+ORDER BY 4 DESC NULLS LAST, 1
+SQL
+)" "sessions and failure rate in the period, $1, All: the rows of its SQL before migration 19"
+	is "$(mpanel "Failure rate per domain (the 10 with the most failed sessions)" | sort)" "$(psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1 <<SQL | sort
+WITH top AS (
+  SELECT policy_domain FROM tlsrpt.daily_domain
+  WHERE day_start BETWEEN '$from' AND '$to' AND policy_domain IN ($(printf "'%s'," $mdomains | sed 's/,$//'))
+  GROUP BY 1
+  ORDER BY sum(failed) DESC, sum(failed) / nullif(sum(sessions), 0) DESC NULLS LAST, 1
+  LIMIT 10)
+SELECT day_start AS "time", policy_domain AS metric, 100.0 * sum(failed) / nullif(sum(sessions), 0) AS value
+FROM tlsrpt.daily_domain
+WHERE day_start BETWEEN '$from' AND '$to' AND policy_domain IN (SELECT policy_domain FROM top)
+GROUP BY 1, 2
+SQL
+)" "failure rate per domain, $1, All: the rows of its SQL before migration 19"
+}
+period_same "reports pending"
 psql -X -qAt -d many -c "SELECT tlsrpt.refresh()" >/dev/null
 is "$(mpanel "Reports per day by reporter" | cut -d'|' -f2,3 | sort | tr '\n' ' ')" \
 	"Pad Test|1 Rank Test|1 Rank Test|12 Wide Test|1 " \
 	"reports per day by reporter, All, after refresh(): the same, from the rolled-up totals"
 rpd_same "after refresh()"
+period_same "after refresh()"
 # 192.0.2.1 sent the rank domains' failures: 1 + ... + 11 + 5 = 71 sessions, below the 20 wide ones
 is "$(psql -X -qAt -d many -c "SELECT count(*) FROM tlsrpt.failure_row WHERE sending_mta_ip = '192.0.2.1'")" 12 \
 	"the rank domains' failures come from one IP, left out of the twenty"

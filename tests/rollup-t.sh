@@ -7,7 +7,10 @@
 # before any refresh, after it, with new reports on top, after a purge, with
 # tlsrpt.authenticated_only on; and refresh() catches up from its watermark.
 # Migration 8's reporter_ledger and sts_reporter_daily are compared the same way,
-# and migration 11's reporter_daily, alert_failure_rate and domain_totals_since.
+# and migration 11's reporter_daily, alert_failure_rate and domain_totals_since;
+# migration 19's domain_period() against the period table's sums over
+# daily_domain_plain (more than 100 domains: the running sums; a few: the
+# view), and rollup_domain_running against rollup_daily_domain_total.
 here=$(cd "$(dirname "$0")" && pwd)
 : "${top_srcdir:=$here/..}"
 . "$here/lib/tap.sh"
@@ -39,6 +42,12 @@ PAIRS=(
 	"alert_failure_rate (3 days)|SELECT * FROM tlsrpt.alert_failure_rate(0.01, 3)|SELECT * FROM tlsrpt.alert_failure_rate_plain(0.01, 3)"
 	"domain_totals_since|SELECT * FROM tlsrpt.domain_totals_since(now() - interval '50 hours')|SELECT policy_domain, sum(successful), sum(failed), sum(sessions), count(*), coalesce(array_agg(DISTINCT organization_name ORDER BY organization_name) FILTER (WHERE organization_name IS NOT NULL), '{}') FROM tlsrpt.report_domain WHERE date_end > now() - interval '50 hours' GROUP BY 1"
 	"domain_totals_since (400 days)|SELECT * FROM tlsrpt.domain_totals_since(now() - interval '400 days 7 hours')|SELECT policy_domain, sum(successful), sum(failed), sum(sessions), count(*), coalesce(array_agg(DISTINCT organization_name ORDER BY organization_name) FILTER (WHERE organization_name IS NOT NULL), '{}') FROM tlsrpt.report_domain WHERE date_end > now() - interval '400 days 7 hours' GROUP BY 1"
+	"domain_period|SELECT * FROM tlsrpt.domain_period('-infinity', 'infinity', array_cat(ARRAY(SELECT DISTINCT policy_domain FROM tlsrpt.policy WHERE policy_domain IS NOT NULL), ARRAY(SELECT concat('pad', g, '.invalid') FROM generate_series(1, 101) AS g)))|SELECT policy_domain, sum(sessions), sum(failed), count(DISTINCT day), bool_or(host_report) FROM tlsrpt.daily_domain_plain WHERE day_start BETWEEN '-infinity' AND 'infinity' AND policy_domain = ANY (array_cat(ARRAY(SELECT DISTINCT policy_domain FROM tlsrpt.policy WHERE policy_domain IS NOT NULL), ARRAY(SELECT concat('pad', g, '.invalid') FROM generate_series(1, 101) AS g))) GROUP BY 1"
+	"domain_period (days 3 to 1 ago)|SELECT * FROM tlsrpt.domain_period(now() - interval '3 days', now() - interval '1 day', array_cat(ARRAY(SELECT DISTINCT policy_domain FROM tlsrpt.policy WHERE policy_domain IS NOT NULL), ARRAY(SELECT concat('pad', g, '.invalid') FROM generate_series(1, 101) AS g)))|SELECT policy_domain, sum(sessions), sum(failed), count(DISTINCT day), bool_or(host_report) FROM tlsrpt.daily_domain_plain WHERE day_start BETWEEN now() - interval '3 days' AND now() - interval '1 day' AND policy_domain = ANY (array_cat(ARRAY(SELECT DISTINCT policy_domain FROM tlsrpt.policy WHERE policy_domain IS NOT NULL), ARRAY(SELECT concat('pad', g, '.invalid') FROM generate_series(1, 101) AS g))) GROUP BY 1"
+	"domain_period (the last 2 days)|SELECT * FROM tlsrpt.domain_period(now() - interval '2 days', now(), array_cat(ARRAY(SELECT DISTINCT policy_domain FROM tlsrpt.policy WHERE policy_domain IS NOT NULL), ARRAY(SELECT concat('pad', g, '.invalid') FROM generate_series(1, 101) AS g)))|SELECT policy_domain, sum(sessions), sum(failed), count(DISTINCT day), bool_or(host_report) FROM tlsrpt.daily_domain_plain WHERE day_start BETWEEN now() - interval '2 days' AND now() AND policy_domain = ANY (array_cat(ARRAY(SELECT DISTINCT policy_domain FROM tlsrpt.policy WHERE policy_domain IS NOT NULL), ARRAY(SELECT concat('pad', g, '.invalid') FROM generate_series(1, 101) AS g))) GROUP BY 1"
+	"domain_period (a few domains)|SELECT * FROM tlsrpt.domain_period('-infinity', 'infinity', ARRAY['example.org', 'mx1.example.org', 'example.net'])|SELECT policy_domain, sum(sessions), sum(failed), count(DISTINCT day), bool_or(host_report) FROM tlsrpt.daily_domain_plain WHERE day_start BETWEEN '-infinity' AND 'infinity' AND policy_domain = ANY (ARRAY['example.org', 'mx1.example.org', 'example.net']) GROUP BY 1"
+	"rollup_domain_running's days|SELECT auth_only, policy_domain, day, day_start, sessions, failed FROM tlsrpt.rollup_domain_running|SELECT auth_only, policy_domain, day, day_start, sessions, failed FROM tlsrpt.rollup_daily_domain_total WHERE policy_domain IS NOT NULL"
+	"rollup_domain_running's sums|SELECT auth_only, policy_domain, day, run_sessions - sessions, run_failed - failed, run_days - 1 FROM tlsrpt.rollup_domain_running|SELECT auth_only, policy_domain, day, coalesce(lag(run_sessions) OVER w, run_sessions - sessions), coalesce(lag(run_failed) OVER w, run_failed - failed), coalesce(lag(run_days) OVER w, run_days - 1) FROM tlsrpt.rollup_domain_running WINDOW w AS (PARTITION BY auth_only, policy_domain ORDER BY day)"
 )
 
 # same STAGE [SET...]: every pair gives the same rows (as multisets), and rows
@@ -51,7 +60,7 @@ same() {
 		                  (SELECT count(*) FROM ($plain) c)")
 		n=${out##* of }
 		is "${out%% of *}" "0/0" "$stage: $name gives the rows of its plain definition ($n rows)"
-		case $name in alert_new_result_type | "alert_failure_rate (3 days)" | domain_totals_since) ;; *)
+		case $name in alert_new_result_type | "alert_failure_rate (3 days)" | domain_totals_since | rollup_domain_running*) ;; *)
 			[ "$set" ] || ok "$stage: $name has rows to compare" test "${n:-0}" -ge 1 ;;
 		esac
 	done
@@ -131,6 +140,14 @@ q "TRUNCATE tlsrpt.rollup_failure_daily" >/dev/null
 is "$(q "SELECT count(*) FROM tlsrpt.failure_daily")" 0 "without it, failure_daily lacks the days rolled up"
 q "INSERT INTO tlsrpt.rollup_failure_daily SELECT * FROM tlsrpt.failure_daily_rows(NULL)" >/dev/null
 same "rollup_failure_daily as the upgrade fills it"
+# and rollup_domain_running (migration 19), from rollup_daily_domain_total
+fill=$(sed -n '/^INSERT INTO tlsrpt.rollup_domain_running$/,/;/p' "$top_srcdir/src/sql/019-domain-period.sql")
+like "$fill" "^INSERT INTO tlsrpt.rollup_domain_running" "migration 19's filling statement found"
+q "TRUNCATE tlsrpt.rollup_domain_running" >/dev/null
+is "$(q "SELECT count(*) FROM tlsrpt.domain_period('-infinity', 'infinity', array_cat(ARRAY['example.org'], ARRAY(SELECT concat('pad', g, '.invalid') FROM generate_series(1, 101) AS g)))")" 0 \
+	"without it, domain_period() lacks example.org"
+q "$fill" >/dev/null
+same "rollup_domain_running as the upgrade fills it"
 is "$(q "SELECT string_agg(organization_name || ':' || result_type || ':' || failed_sessions || ':' || failure_rows || ':' || host_report, ' '
          ORDER BY organization_name) FROM tlsrpt.failure_daily WHERE policy_domain = 'mx1.example.org'")" \
 	"Dane Sender:tlsa-invalid:2:1:true Host Sts:certificate-expired:1:2:false" \
@@ -173,6 +190,35 @@ q "SELECT tlsrpt.refresh()" >/dev/null
 is "$(q "SELECT count(*) FROM tlsrpt.rollup_dirty_day")/$(q "SELECT rebuild FROM tlsrpt.rollup_state")" "0/f" \
 	"refresh() after the purge: nothing left dirty"
 same "after a purge and refresh()"
+
+# a day in the middle of a domain's days goes (example.net: Microsoft's
+# reports of days 1 to 5, day 3's deleted): its running sums from that day on
+# are written again
+is "$(q "DELETE FROM tlsrpt.report WHERE report_id = 'ms-3' RETURNING 1")" 1 "Microsoft's report of day 3 deleted"
+q "SELECT tlsrpt.refresh()" >/dev/null
+is "$(q "SELECT count(*) FROM tlsrpt.rollup_domain_running WHERE NOT auth_only AND policy_domain = 'example.net'")" 4 \
+	"rollup_domain_running: example.net's four days left"
+same "after a day in the middle went"
+# a day whose failed sessions change and sessions do not: written again too
+# (in a transaction rolled back: no report does that alone)
+is "$(psql -X -qAt -v ON_ERROR_STOP=1 2>&1 <<'SQL'
+BEGIN;
+UPDATE tlsrpt.rollup_daily_domain_total SET failed = failed + 1
+WHERE NOT auth_only AND policy_domain = 'example.net'
+  AND day = (SELECT min(day) FROM tlsrpt.rollup_daily_domain_total WHERE policy_domain = 'example.net');
+DO $$ BEGIN PERFORM tlsrpt.refresh_domain_running(ARRAY(SELECT DISTINCT day FROM tlsrpt.rollup_daily_domain_total)); END $$;
+SELECT count(*) FROM (
+  SELECT auth_only, policy_domain, day, failed, run_failed - failed FROM tlsrpt.rollup_domain_running
+  EXCEPT ALL
+  SELECT t.auth_only, t.policy_domain, t.day, t.failed,
+         coalesce(sum(t.failed) OVER (PARTITION BY t.auth_only, t.policy_domain ORDER BY t.day
+                                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+         + (SELECT min(x.run_failed - x.failed) FROM tlsrpt.rollup_domain_running x
+            WHERE x.auth_only = t.auth_only AND x.policy_domain = t.policy_domain)
+  FROM tlsrpt.rollup_daily_domain_total t WHERE t.policy_domain IS NOT NULL) d;
+ROLLBACK;
+SQL
+)" 0 "refresh_domain_running(): a day's failed sessions changed alone, its running sums follow"
 
 # the authenticated scope: rollup rows of their own
 q "UPDATE tlsrpt.report SET dkim_result = 'pass', dkim_aligned = true WHERE report_id IN ('g-1', 'ms-dual-2', 'mr-6')" >/dev/null
