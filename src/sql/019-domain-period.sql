@@ -33,6 +33,15 @@ CREATE TABLE tlsrpt.rollup_domain_running (
 CREATE UNIQUE INDEX rollup_domain_running_key ON tlsrpt.rollup_domain_running (auth_only, policy_domain, day_start)
     INCLUDE (sessions, failed, run_sessions, run_failed, run_days);
 CREATE INDEX rollup_domain_running_day_idx ON tlsrpt.rollup_domain_running (day);
+-- A look-up reads the index alone where the visibility map says the page is
+-- all-visible, and only a VACUUM sets that. refresh() adds a row per domain
+-- and day; autovacuum's default waits for inserts of 20% of the table (73
+-- days of them), and the latest rows, which every window reads, fetched
+-- their heap pages until then (230 ms instead of 160 at 10,000 domains).
+-- Vacuumed after every thousand rows written: it visits the new pages only.
+ALTER TABLE tlsrpt.rollup_domain_running SET (
+    autovacuum_vacuum_insert_threshold = 1000, autovacuum_vacuum_insert_scale_factor = 0,
+    autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_scale_factor = 0);
 
 -- Bring rollup_domain_running in line with rollup_daily_domain_total on those
 -- days (NULL: every day). A domain whose figures of a day changed has its
