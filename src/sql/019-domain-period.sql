@@ -143,26 +143,41 @@ BEGIN
 END
 $$;
 
--- A DELETE of reports by hand on a partitioned schema left their rows in
--- failure_fact (it has no foreign key to a partitioned failure: the purge
--- deletes them itself), and the failure panels counted them until
--- rollup_reset(). The trigger of migration 5 deletes them now (by day, as
--- failure_fact is indexed).
+-- Two things a DELETE of reports could leave behind when it ran while a
+-- refresh() was running:
+-- - refresh() that started with rebuild set clears it when it commits; the
+--   DELETE's "rebuild = true WHERE NOT rebuild" saw rebuild set, did not
+--   wait, and its reports stayed in rollup_latest and rollup_sts_history
+--   (sts_policy_history listed a deleted report's policy);
+-- - on a partitioned schema, failure_fact has no foreign key to failure
+--   (the purge deletes its rows itself): a DELETE by hand left the deleted
+--   reports' rows there, and the failure panels counted them until
+--   rollup_reset().
+-- The trigger of migration 5 now takes refresh()'s lock first (refresh()
+-- takes it, then rollup_state's row): a refresh() running commits before
+-- the trigger marks the rollups, and one starting later waits for the DELETE
+-- to commit. On a partitioned schema it then deletes the reports'
+-- failure_fact rows, by day (failure_fact's index; a purge's own statement
+-- has deleted them already).
 CREATE OR REPLACE FUNCTION tlsrpt.rollup_deleted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    no_foreign_key boolean := NOT EXISTS (SELECT FROM pg_catalog.pg_constraint
+                                          WHERE conrelid = 'tlsrpt.failure_fact'::regclass AND contype = 'f');
 BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('tlsrpt.refresh'));
     INSERT INTO tlsrpt.rollup_dirty_day
     SELECT DISTINCT (coalesce(date_start, date_end, received_at) AT TIME ZONE 'UTC')::date FROM old_reports
     ON CONFLICT DO NOTHING;
     UPDATE tlsrpt.rollup_state SET rebuild = true WHERE NOT rebuild;
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_constraint
-                   WHERE conrelid = 'tlsrpt.failure_fact'::regclass AND contype = 'f') THEN
+    IF no_foreign_key THEN
         DELETE FROM tlsrpt.failure_fact f
-        USING (SELECT o.id, ((coalesce(o.date_start, o.date_end, o.received_at) AT TIME ZONE 'UTC')::date)::timestamp
-                            AT TIME ZONE 'UTC' AS day_start
-               FROM old_reports o) g
-        WHERE f.day_start = g.day_start AND f.report = g.id;
+        WHERE f.day_start = ANY (ARRAY(
+                  SELECT DISTINCT ((coalesce(o.date_start, o.date_end, o.received_at) AT TIME ZONE 'UTC')::date)::timestamp
+                                  AT TIME ZONE 'UTC'
+                  FROM old_reports o))
+          AND f.report IN (SELECT o.id FROM old_reports o);
     END IF;
     RETURN NULL;
 END
