@@ -440,12 +440,38 @@ SQL
 )" "failure rate per domain, $1, All: the rows of its SQL before migration 19"
 }
 period_same "reports pending"
+# tlsrpt.reporter_ledger_first() (the reporter ledger panel, migration 20)
+# against the rows of reporter_ledger it stands for, in order, all of them (n
+# = 1000; in one transaction: late_by follows now()): every domain (no
+# filter), every domain but one (a hashed set) and three ("= ANY")
+ledger_same() { # STAGE
+	local sel name out
+	for sel in "all|$(printf "'%s'," $mdomains | sed 's/,$//')" \
+		"all but wide.example|$(printf "'%s'," $mdomains | sed "s/'wide\.example',//; s/,$//")" \
+		"three|'rank05.example','changer.example','wide.example'"; do
+		name=${sel%%|*} sel=${sel#*|}
+		out=$(psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1 <<SQL
+BEGIN;
+SELECT * FROM tlsrpt.reporter_ledger_first(ARRAY[$sel], 1000);
+\echo ---
+SELECT * FROM tlsrpt.reporter_ledger WHERE policy_domain IN ($sel)
+ORDER BY silent DESC, loop_only, late_by DESC NULLS LAST, organization_name, policy_domain
+LIMIT 1000;
+COMMIT;
+SQL
+)
+		is "$(printf '%s\n' "$out" | sed '/^---$/,$d')" "$(printf '%s\n' "$out" | sed '1,/^---$/d')" \
+			"reporter_ledger_first(), $1, $name: the rows of reporter_ledger, in order"
+	done
+}
+ledger_same "reports pending"
 psql -X -qAt -d many -c "SELECT tlsrpt.refresh()" >/dev/null
 is "$(mpanel "Reports per day by reporter" | cut -d'|' -f2,3 | sort | tr '\n' ' ')" \
 	"Pad Test|1 Rank Test|1 Rank Test|12 Wide Test|1 " \
 	"reports per day by reporter, All, after refresh(): the same, from the rolled-up totals"
 rpd_same "after refresh()"
 period_same "after refresh()"
+ledger_same "after refresh()"
 # 192.0.2.1 sent the rank domains' failures: 1 + ... + 11 + 5 = 71 sessions, below the 20 wide ones
 is "$(psql -X -qAt -d many -c "SELECT count(*) FROM tlsrpt.failure_row WHERE sending_mta_ip = '192.0.2.1'")" 12 \
 	"the rank domains' failures come from one IP, left out of the twenty"
