@@ -465,6 +465,35 @@ SQL
 	done
 }
 ledger_same "reports pending"
+# tlsrpt.failures_top() (the failures table, migration 20) against the
+# panel's SQL before it, in order, every group (n = 1000: wide.example's
+# 105 fill the first 100): every domain, every domain but one and three
+failures_same() { # STAGE
+	local sel name
+	for sel in "all|$(printf "'%s'," $mdomains | sed 's/,$//')" \
+		"all but wide.example|$(printf "'%s'," $mdomains | sed "s/'wide\.example',//; s/,$//")" \
+		"three|'rank05.example','changer.example','wide.example'"; do
+		name=${sel%%|*} sel=${sel#*|}
+		is "$(psql -X -qAt -v ON_ERROR_STOP=1 -d many -c "SELECT * FROM tlsrpt.failures_top('$from', '$to', ARRAY[$sel], 1000)" 2>&1)" \
+			"$(psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1 <<SQL
+SELECT t.result_type, t.receiving_mx_hostname, t.policy_domain, t.failed,
+  (SELECT string_agg(DISTINCT f.organization_name, ', ') FROM tlsrpt.failure_daily f
+   WHERE f.day_start BETWEEN '$from' AND '$to' AND f.policy_domain = t.policy_domain
+     AND f.result_type IS NOT DISTINCT FROM t.result_type
+     AND f.receiving_mx_hostname IS NOT DISTINCT FROM t.receiving_mx_hostname),
+  t.last_day
+FROM (SELECT result_type, receiving_mx_hostname, policy_domain, sum(failed_sessions) AS failed, max(day) AS last_day
+      FROM tlsrpt.failure_daily
+      WHERE day_start BETWEEN '$from' AND '$to' AND policy_domain IN ($sel)
+      GROUP BY 1, 2, 3
+      ORDER BY 4 DESC, 1, 2, 3
+      LIMIT 1000) t
+ORDER BY 4 DESC, 1, 2, 3
+SQL
+)" "failures_top(), $1, $name: the rows of the panel's SQL before it (every group: n = 1000), in order"
+	done
+}
+failures_same "reports pending"
 psql -X -qAt -d many -c "SELECT tlsrpt.refresh()" >/dev/null
 is "$(mpanel "Reports per day by reporter" | cut -d'|' -f2,3 | sort | tr '\n' ' ')" \
 	"Pad Test|1 Rank Test|1 Rank Test|12 Wide Test|1 " \
@@ -472,6 +501,7 @@ is "$(mpanel "Reports per day by reporter" | cut -d'|' -f2,3 | sort | tr '\n' ' 
 rpd_same "after refresh()"
 period_same "after refresh()"
 ledger_same "after refresh()"
+failures_same "after refresh()"
 # 192.0.2.1 sent the rank domains' failures: 1 + ... + 11 + 5 = 71 sessions, below the 20 wide ones
 is "$(psql -X -qAt -d many -c "SELECT count(*) FROM tlsrpt.failure_row WHERE sending_mta_ip = '192.0.2.1'")" 12 \
 	"the rank domains' failures come from one IP, left out of the twenty"
