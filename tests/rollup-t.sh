@@ -230,6 +230,25 @@ is "$(q "SELECT count(*) FROM tlsrpt.failure_fact f WHERE NOT EXISTS (SELECT FRO
 	"no failure_fact row of a deleted report left"
 q "SELECT tlsrpt.refresh()" >/dev/null
 same "after a DELETE while refresh() ran"
+# a domain whose only report in a window is pending, with reports rolled up
+# on both sides of it: its first rolled-up row from the window's start is
+# after its last one up to the window's end, and only the pending report
+# counts
+vreport "Gap Sender" gap-5 5 "$(vsts gap.example enforce 604800 mx.gap.example 50 5)" >"$W/more/gap5.json"
+vreport "Gap Sender" gap-1 1 "$(vsts gap.example enforce 604800 mx.gap.example 10 1)" >"$W/more/gap1.json"
+vreport "Gap Sender" gap-3 3 "$(vsts gap.example enforce 604800 mx.gap.example 30 3)" >"$W/more/gap3.json"
+ok "gap.example's reports of days 5 and 1 stored" "$BIN" -d "$conn" "$W/more/gap5.json" "$W/more/gap1.json"
+q "SELECT tlsrpt.refresh()" >/dev/null
+ok "and of day 3, pending" "$BIN" -d "$conn" "$W/more/gap3.json"
+gapsel="array_cat(ARRAY['gap.example'], ARRAY(SELECT concat('pad', g, '.invalid') FROM generate_series(1, 101) AS g))"
+is "$(q "SELECT * FROM tlsrpt.domain_period('$(vday 3)T00:00:00Z', '$(vday 3)T12:00:00Z', $gapsel)")" \
+	"gap.example|33|3|1|f" "domain_period(): a domain's one pending report between two rolled-up ones"
+is "$(q "SELECT * FROM tlsrpt.domain_period('$(vday 4)T00:00:00Z', '$(vday 2)T00:00:00Z', $gapsel)")" \
+	"gap.example|33|3|1|f" "domain_period(): the same, the window a day wider on each side"
+q "SELECT tlsrpt.refresh()" >/dev/null
+is "$(q "SELECT * FROM tlsrpt.domain_period('$(vday 3)T00:00:00Z', '$(vday 3)T12:00:00Z', $gapsel)")" \
+	"gap.example|33|3|1|f" "domain_period(): and once it is rolled up"
+same "after gap.example's reports"
 # a day whose failed sessions change and sessions do not: written again too
 # (in a transaction rolled back: no report does that alone)
 is "$(psql -X -qAt -v ON_ERROR_STOP=1 2>&1 <<'SQL'

@@ -243,6 +243,7 @@ BEGIN
             FROM tlsrpt.rollup_domain_running x
             WHERE x.auth_only = scope AND x.policy_domain = p.domain AND x.day_start >= since
             ORDER BY x.day_start LIMIT 1) lo
+        -- (no row in the window: the two rows cross, and would add nothing)
         WHERE lo.day_start <= hi.day_start
         UNION ALL
         -- the rolled-up rows of the days with something pending ...
