@@ -360,14 +360,23 @@ is "$(tail -n +2 "$f" | sed "s/'changer\.example',//g" | tee "$W/but-one.sql" | 
 	psql -X -qAt -v ON_ERROR_STOP=1 -d many -f "$W/but-one.sql" 2>&1 | cut -d'|' -f2,3 | sort | tr '\n' ' ')" \
 	"0|Pad Test|1 Rank Test|1 Rank Test|12 Wide Test|1 " \
 	"reports per day by reporter, every domain but changer.example: the same, from the per-domain rows"
+# selections LEFT_OUT: the selections the comparisons below run, one a line,
+# "name|quoted list": every domain, every domain but LEFT_OUT (more than 100,
+# not all) and three
+selections() {
+	local all
+	all=$(printf "'%s'," $mdomains)
+	printf '%s\n' "all|${all%,}" \
+		"all but $1|$(printf '%s' "$all" | sed "s/'${1//./\\.}',//; s/,$//")" \
+		"three|'rank05.example','changer.example','wide.example'"
+}
 # tlsrpt.reports_per_day() against the panel's SQL before migration 18 (both
 # ways in one query, the domains named twice): the same rows for every
 # domain, every domain but one, and three
 rpd_same() { # STAGE
-	local sel name
-	for sel in "all|$(printf "'%s'," $mdomains | sed 's/,$//')" \
-		"all but changer.example|$(printf "'%s'," $mdomains | sed "s/'changer\.example',//; s/,$//")" \
-		"three|'rank05.example','changer.example','wide.example'"; do
+	local sel name sels
+	mapfile -t sels < <(selections changer.example)
+	for sel in "${sels[@]}"; do
 		name=${sel%%|*} sel=${sel#*|}
 		is "$(psql -X -qAt -v ON_ERROR_STOP=1 -d many -c "SELECT * FROM tlsrpt.reports_per_day('$from', '$to', ARRAY[$sel])" 2>&1 | sort)" \
 			"$(psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1 <<SQL | sort
@@ -398,10 +407,9 @@ rpd_same "reports pending"
 # against their SQL before migration 19: every domain (the running sums),
 # every domain but one (the same way) and three (the view)
 period_same() { # STAGE
-	local sel name
-	for sel in "all|$(printf "'%s'," $mdomains | sed 's/,$//')" \
-		"all but changer.example|$(printf "'%s'," $mdomains | sed "s/'changer\.example',//; s/,$//")" \
-		"three|'rank05.example','changer.example','wide.example'"; do
+	local sel name sels
+	mapfile -t sels < <(selections changer.example)
+	for sel in "${sels[@]}"; do
 		name=${sel%%|*} sel=${sel#*|}
 		is "$(psql -X -qAt -v ON_ERROR_STOP=1 -d many -c "SELECT * FROM tlsrpt.domain_period('$from', '$to', ARRAY[$sel])" 2>&1 | sort)" \
 			"$(psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1 <<SQL | sort
@@ -445,10 +453,9 @@ period_same "reports pending"
 # = 1000; in one transaction: late_by follows now()): every domain (no
 # filter), every domain but one (a hashed set) and three ("= ANY")
 ledger_same() { # STAGE
-	local sel name out
-	for sel in "all|$(printf "'%s'," $mdomains | sed 's/,$//')" \
-		"all but wide.example|$(printf "'%s'," $mdomains | sed "s/'wide\.example',//; s/,$//")" \
-		"three|'rank05.example','changer.example','wide.example'"; do
+	local sel name out sels
+	mapfile -t sels < <(selections wide.example)
+	for sel in "${sels[@]}"; do
 		name=${sel%%|*} sel=${sel#*|}
 		out=$(psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1 <<SQL
 BEGIN;
@@ -469,10 +476,9 @@ ledger_same "reports pending"
 # panel's SQL before it, in order, every group (n = 1000: wide.example's
 # 105 fill the first 100): every domain, every domain but one and three
 failures_same() { # STAGE
-	local sel name
-	for sel in "all|$(printf "'%s'," $mdomains | sed 's/,$//')" \
-		"all but wide.example|$(printf "'%s'," $mdomains | sed "s/'wide\.example',//; s/,$//")" \
-		"three|'rank05.example','changer.example','wide.example'"; do
+	local sel name sels
+	mapfile -t sels < <(selections wide.example)
+	for sel in "${sels[@]}"; do
 		name=${sel%%|*} sel=${sel#*|}
 		is "$(psql -X -qAt -v ON_ERROR_STOP=1 -d many -c "SELECT * FROM tlsrpt.failures_top('$from', '$to', ARRAY[$sel], 1000)" 2>&1)" \
 			"$(psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1 <<SQL
