@@ -307,4 +307,26 @@ is "$(q "SELECT string_agg(report_id, ',') FROM tlsrpt.report WHERE organization
 	"a report without dates goes by received_at"
 is "$(q "SELECT count(*) FROM tlsrpt.report")" 19 "the recent reports stay"
 
+# a batch waits for a refresh() that is running (the DELETE trigger takes its
+# lock, migration 19), as long as lock_timeout: past it the purge stops with
+# 75 (temporary) and deletes nothing more; the next run does the rest
+q "INSERT INTO tlsrpt.report (organization_name, report_id, received_at, raw, period_month)
+   VALUES ('Undated', 'undated-older', now() - interval '40 days', '{}', '-infinity')" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 >"$W/refresh-lock.out" 2>&1 <<'SQL' &
+BEGIN;
+SELECT pg_advisory_xact_lock(hashtext('tlsrpt.refresh'));
+SELECT pg_sleep(4);
+COMMIT;
+SQL
+holder=$!
+sleep 1
+ingest_noin --purge-older-than 30 -o lock_timeout=1
+is "$rc" 75 "--purge-older-than while refresh()'s lock is held past lock_timeout: 75"
+like "$(cat "$W/err")" 'lock timeout|55P03' "and it says lock timeout"
+is "$(q "SELECT count(*) FROM tlsrpt.report WHERE report_id = 'undated-older'")" 1 "the batch was rolled back"
+wait $holder
+ingest_noin --purge-older-than 30
+like "$(cat "$W/out")" "^purged reports=1 " "the next run purges it"
+is "$(q "SELECT count(*) FROM tlsrpt.report")" 19 "the recent reports stay"
+
 done_testing
