@@ -370,17 +370,38 @@ selections() {
 		"all but $1|$(printf '%s' "$all" | sed "s/'${1//./\\.}',//; s/,$//")" \
 		"three|'rank05.example','changer.example','wide.example'"
 }
-# tlsrpt.reports_per_day() against the panel's SQL before migration 18 (both
-# ways in one query, the domains named twice): the same rows for every
-# domain, every domain but one, and three
-rpd_same() { # STAGE
-	local sel name sels
-	mapfile -t sels < <(selections changer.example)
+# rows_same STAGE LEFT_OUT ORDER TEXT FAST PLAIN: for each selection
+# (selections LEFT_OUT), the queries FAST and PLAIN give the same rows, in
+# order (ORDER "ordered") or as sets ("sorted"); both in one transaction
+# (late_by and silent follow now()); @SEL@ in them is the selection's list
+rows_same() {
+	local stage=$1 left_out=$2 order=$3 text=$4 fast=$5 plain=$6 sel name out a b sels
+	mapfile -t sels < <(selections "$left_out")
 	for sel in "${sels[@]}"; do
 		name=${sel%%|*} sel=${sel#*|}
-		is "$(psql -X -qAt -v ON_ERROR_STOP=1 -d many -c "SELECT * FROM tlsrpt.reports_per_day('$from', '$to', ARRAY[$sel])" 2>&1 | sort)" \
-			"$(psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1 <<SQL | sort
-WITH e AS MATERIALIZED (SELECT tlsrpt.every_domain(ARRAY[$sel]) AS every)
+		out=$(printf 'BEGIN;\n%s;\n\\echo ---\n%s;\nCOMMIT;\n' "${fast//@SEL@/"$sel"}" "${plain//@SEL@/"$sel"}" |
+			psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1)
+		a=$(printf '%s\n' "$out" | sed '/^---$/,$d') b=$(printf '%s\n' "$out" | sed '1,/^---$/d')
+		if [ "$order" = sorted ]; then
+			a=$(printf '%s\n' "$a" | sort) b=$(printf '%s\n' "$b" | sort)
+		fi
+		is "$a" "$b" "$text, $stage, $name"
+	done
+}
+# functions_same STAGE: each function a panel calls against the SQL it stands
+# for, for every domain, every domain but one (more than 100, not all) and
+# three:
+# - reports_per_day() (migration 18): the panel's SQL before it, both ways in
+#   one query;
+# - domain_period() (migration 19): the sums over daily_domain (every domain
+#   and all but one: the running sums; three: the view);
+# - reporter_ledger_first() and failures_top() (migration 20): the rows they
+#   stand for in order, all of them (n = 1000: wide.example's 105 failure
+#   groups fill the first 100), each way (no filter, a hashed set, "= ANY")
+functions_same() { # STAGE
+	rows_same "$1" changer.example sorted "reports_per_day(): the rows of the panel's SQL before it" \
+		"SELECT * FROM tlsrpt.reports_per_day('$from', '$to', ARRAY[@SEL@])" "$(cat <<SQL
+WITH e AS MATERIALIZED (SELECT tlsrpt.every_domain(ARRAY[@SEL@]) AS every)
 SELECT * FROM (
   SELECT day_start AS "time", organization_name AS metric, reports AS value
   FROM tlsrpt.reporter_daily_total
@@ -390,36 +411,52 @@ SELECT * FROM (
   FROM (SELECT day_start AS "time", organization_name AS metric,
           sum(reports - cardinality(shared)) AS n, tlsrpt.array_concat(shared) AS shared
         FROM tlsrpt.reporter_daily
-        WHERE day_start BETWEEN '$from' AND '$to' AND policy_domain IN ($sel) AND NOT (SELECT every FROM e)
+        WHERE day_start BETWEEN '$from' AND '$to' AND policy_domain IN (@SEL@) AND NOT (SELECT every FROM e)
         GROUP BY 1, 2) d) x
 WHERE coalesce(metric, '') NOT IN
       (SELECT organization_name FROM tlsrpt.reporter_ledger
-       WHERE policy_domain IN ($sel) AND organization_name IS NOT NULL
+       WHERE policy_domain IN (@SEL@) AND organization_name IS NOT NULL
        GROUP BY 1 HAVING bool_and(loop_only))
 ORDER BY 1
 SQL
-)" "reports_per_day(), $1, $name: the rows of the panel's SQL before it"
-	done
-}
-rpd_same "reports pending"
-# tlsrpt.domain_period() (the period table, the failure-rate panel's ranking)
-# against the sums over daily_domain it stands for, and the two panels
-# against their SQL before migration 19: every domain (the running sums),
-# every domain but one (the same way) and three (the view)
-period_same() { # STAGE
-	local sel name sels
-	mapfile -t sels < <(selections changer.example)
-	for sel in "${sels[@]}"; do
-		name=${sel%%|*} sel=${sel#*|}
-		is "$(psql -X -qAt -v ON_ERROR_STOP=1 -d many -c "SELECT * FROM tlsrpt.domain_period('$from', '$to', ARRAY[$sel])" 2>&1 | sort)" \
-			"$(psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1 <<SQL | sort
+)"
+	rows_same "$1" changer.example sorted "domain_period(): the sums over daily_domain" \
+		"SELECT * FROM tlsrpt.domain_period('$from', '$to', ARRAY[@SEL@])" "$(cat <<SQL
 SELECT policy_domain, sum(sessions), sum(failed), count(DISTINCT day), bool_or(host_report)
 FROM tlsrpt.daily_domain
-WHERE day_start BETWEEN '$from' AND '$to' AND policy_domain IN ($sel)
+WHERE day_start BETWEEN '$from' AND '$to' AND policy_domain IN (@SEL@)
 GROUP BY 1
 SQL
-)" "domain_period(), $1, $name: the sums over daily_domain"
-	done
+)"
+	rows_same "$1" wide.example ordered "reporter_ledger_first(): the rows of reporter_ledger, in order" \
+		"SELECT * FROM tlsrpt.reporter_ledger_first(ARRAY[@SEL@], 1000)" "$(cat <<SQL
+SELECT * FROM tlsrpt.reporter_ledger WHERE policy_domain IN (@SEL@)
+ORDER BY silent DESC, loop_only, late_by DESC NULLS LAST, organization_name, policy_domain
+LIMIT 1000
+SQL
+)"
+	rows_same "$1" wide.example ordered "failures_top(): the rows of the panel's SQL before it (every group), in order" \
+		"SELECT * FROM tlsrpt.failures_top('$from', '$to', ARRAY[@SEL@], 1000)" "$(cat <<SQL
+SELECT t.result_type, t.receiving_mx_hostname, t.policy_domain, t.failed,
+  (SELECT string_agg(DISTINCT f.organization_name, ', ') FROM tlsrpt.failure_daily f
+   WHERE f.day_start BETWEEN '$from' AND '$to' AND f.policy_domain = t.policy_domain
+     AND f.result_type IS NOT DISTINCT FROM t.result_type
+     AND f.receiving_mx_hostname IS NOT DISTINCT FROM t.receiving_mx_hostname),
+  t.last_day
+FROM (SELECT result_type, receiving_mx_hostname, policy_domain, sum(failed_sessions) AS failed, max(day) AS last_day
+      FROM tlsrpt.failure_daily
+      WHERE day_start BETWEEN '$from' AND '$to' AND policy_domain IN (@SEL@)
+      GROUP BY 1, 2, 3
+      ORDER BY 4 DESC, 1, 2, 3
+      LIMIT 1000) t
+ORDER BY 4 DESC, 1, 2, 3
+SQL
+)"
+}
+functions_same "reports pending"
+# the period table and the failure-rate panel, All, against their SQL before
+# migration 19
+period_panels_same() { # STAGE
 	is "$(mpanel "Sessions and failure rate in the period")" "$(psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1 <<SQL
 SELECT policy_domain AS "policy domain",
   sum(sessions) AS sessions,
@@ -447,67 +484,13 @@ GROUP BY 1, 2
 SQL
 )" "failure rate per domain, $1, All: the rows of its SQL before migration 19"
 }
-period_same "reports pending"
-# tlsrpt.reporter_ledger_first() (the reporter ledger panel, migration 20)
-# against the rows of reporter_ledger it stands for, in order, all of them (n
-# = 1000; in one transaction: late_by follows now()): every domain (no
-# filter), every domain but one (a hashed set) and three ("= ANY")
-ledger_same() { # STAGE
-	local sel name out sels
-	mapfile -t sels < <(selections wide.example)
-	for sel in "${sels[@]}"; do
-		name=${sel%%|*} sel=${sel#*|}
-		out=$(psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1 <<SQL
-BEGIN;
-SELECT * FROM tlsrpt.reporter_ledger_first(ARRAY[$sel], 1000);
-\echo ---
-SELECT * FROM tlsrpt.reporter_ledger WHERE policy_domain IN ($sel)
-ORDER BY silent DESC, loop_only, late_by DESC NULLS LAST, organization_name, policy_domain
-LIMIT 1000;
-COMMIT;
-SQL
-)
-		is "$(printf '%s\n' "$out" | sed '/^---$/,$d')" "$(printf '%s\n' "$out" | sed '1,/^---$/d')" \
-			"reporter_ledger_first(), $1, $name: the rows of reporter_ledger, in order"
-	done
-}
-ledger_same "reports pending"
-# tlsrpt.failures_top() (the failures table, migration 20) against the
-# panel's SQL before it, in order, every group (n = 1000: wide.example's
-# 105 fill the first 100): every domain, every domain but one and three
-failures_same() { # STAGE
-	local sel name sels
-	mapfile -t sels < <(selections wide.example)
-	for sel in "${sels[@]}"; do
-		name=${sel%%|*} sel=${sel#*|}
-		is "$(psql -X -qAt -v ON_ERROR_STOP=1 -d many -c "SELECT * FROM tlsrpt.failures_top('$from', '$to', ARRAY[$sel], 1000)" 2>&1)" \
-			"$(psql -X -qAt -v ON_ERROR_STOP=1 -d many 2>&1 <<SQL
-SELECT t.result_type, t.receiving_mx_hostname, t.policy_domain, t.failed,
-  (SELECT string_agg(DISTINCT f.organization_name, ', ') FROM tlsrpt.failure_daily f
-   WHERE f.day_start BETWEEN '$from' AND '$to' AND f.policy_domain = t.policy_domain
-     AND f.result_type IS NOT DISTINCT FROM t.result_type
-     AND f.receiving_mx_hostname IS NOT DISTINCT FROM t.receiving_mx_hostname),
-  t.last_day
-FROM (SELECT result_type, receiving_mx_hostname, policy_domain, sum(failed_sessions) AS failed, max(day) AS last_day
-      FROM tlsrpt.failure_daily
-      WHERE day_start BETWEEN '$from' AND '$to' AND policy_domain IN ($sel)
-      GROUP BY 1, 2, 3
-      ORDER BY 4 DESC, 1, 2, 3
-      LIMIT 1000) t
-ORDER BY 4 DESC, 1, 2, 3
-SQL
-)" "failures_top(), $1, $name: the rows of the panel's SQL before it (every group: n = 1000), in order"
-	done
-}
-failures_same "reports pending"
+period_panels_same "reports pending"
 psql -X -qAt -d many -c "SELECT tlsrpt.refresh()" >/dev/null
 is "$(mpanel "Reports per day by reporter" | cut -d'|' -f2,3 | sort | tr '\n' ' ')" \
 	"Pad Test|1 Rank Test|1 Rank Test|12 Wide Test|1 " \
 	"reports per day by reporter, All, after refresh(): the same, from the rolled-up totals"
-rpd_same "after refresh()"
-period_same "after refresh()"
-ledger_same "after refresh()"
-failures_same "after refresh()"
+functions_same "after refresh()"
+period_panels_same "after refresh()"
 # 192.0.2.1 sent the rank domains' failures: 1 + ... + 11 + 5 = 71 sessions, below the 20 wide ones
 is "$(psql -X -qAt -d many -c "SELECT count(*) FROM tlsrpt.failure_row WHERE sending_mta_ip = '192.0.2.1'")" 12 \
 	"the rank domains' failures come from one IP, left out of the twenty"
