@@ -10,7 +10,8 @@
 # p90 against the same deliveries without it).
 #
 # Environment: SCALE (default 1: 1,000 domains, ~1.17M reports; 0.1 for a
-# tenth), SCALE_RUNS (default 5), SCALE_KEEP=DIR keeps
+# tenth; 10 with SCALE_DAYS=100 for 10,000 domains), SCALE_DAYS (default 365:
+# only the last days of the year), SCALE_RUNS (default 5), SCALE_KEEP=DIR keeps
 # the generated mbox there and reuses it in the next run
 # (the load takes long at SCALE 1), SCALE_SKIP_PURGE=1.
 # The load runs with fsync off (tests/lib/pg.sh); the timings are reads.
@@ -21,6 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 BIN=$top_builddir/src/tlsrpt-ingest
 case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
 SCALE=${SCALE:-1}
+DAYS=${SCALE_DAYS:-365}
 RUNS=${SCALE_RUNS:-5}
 PSQL=/usr/lib/postgresql/15/bin/psql
 [ -x "$BIN" ] || { echo "bench-scale: build src/tlsrpt-ingest first" >&2; exit 1; }
@@ -39,12 +41,12 @@ ING=("$BIN" -c "$CONF")
 end=$(date -u -d yesterday +%F)
 echo "machine: $(nproc) CPU(s), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM;" \
 	"PostgreSQL $(psql -Atc 'SHOW server_version'), shared_buffers $(psql -Atc 'SHOW shared_buffers'),"\
-	"work_mem $(psql -Atc 'SHOW work_mem'); SCALE $SCALE, year ending $end"
+	"work_mem $(psql -Atc 'SHOW work_mem'); SCALE $SCALE, $DAYS days ending $end"
 
 "${ING[@]}" --init-db >/dev/null || exit 1
 mbox=$W/year.mbox
-[ -n "${SCALE_KEEP:-}" ] && mkdir -p "$SCALE_KEEP" && mbox=$SCALE_KEEP/year-$SCALE-$end.mbox
-[ -s "$mbox" ] || python3 "$here/gen-scale.py" "$SCALE" "$end" "$mbox" || exit 1
+[ -n "${SCALE_KEEP:-}" ] && mkdir -p "$SCALE_KEEP" && mbox=$SCALE_KEEP/year-$SCALE-$DAYS-$end.mbox
+[ -s "$mbox" ] || python3 "$here/gen-scale.py" "$SCALE" "$end" "$mbox" "$DAYS" || exit 1
 t0=$(date +%s.%N)
 "${ING[@]}" "$mbox" >"$W/load.out" 2>&1 || { tail "$W/load.out"; exit 1; }
 t1=$(date +%s.%N)
