@@ -344,6 +344,28 @@ is "$(q "SELECT tlsrpt.every_domain(ARRAY(SELECT DISTINCT policy_domain FROM tls
 	"every_domain(): a pending report's domain left out, no"
 same "a report of a new domain, pending"
 
+# a policy without a policy domain (a broken sender): its sessions are a
+# group of their own in alert_failure_rate(), and its reporters are counted
+# as any domain's (migration 22 counts them after the threshold); it is no
+# host report in the plain views either (migration 22: false, not NULL)
+y=$(date -u -d yesterday +%F)
+for org in "No Domain A" "No Domain B"; do
+	printf '{"organization-name":"%s","contact-info":"tls@nodomain.example","report-id":"nodomain-%s",
+	  "date-range":{"start-datetime":"%sT00:00:00Z","end-datetime":"%sT23:59:59Z"},
+	  "policies":[{"policy":{"policy-type":"no-policy-found"},
+	    "summary":{"total-successful-session-count":10,"total-failure-session-count":5},
+	    "failure-details":[{"result-type":"starttls-not-supported","sending-mta-ip":"192.0.2.7",
+	      "receiving-mx-hostname":"mx.nodomain.example","failed-session-count":5}]}]}' \
+		"$org" "${org##* }" "$y" "$y" >"$W/more/nodomain-${org##* }.json"
+	ok "a report without a policy domain ($org)" "$BIN" -d "$conn" "$W/more/nodomain-${org##* }.json"
+done
+for stage in pending "after refresh()"; do
+	[ "$stage" = pending ] || q "SELECT tlsrpt.refresh()" >/dev/null
+	is "$(q "SELECT successful || '|' || failed || '|' || reporters FROM tlsrpt.alert_failure_rate(0.2) WHERE policy_domain IS NULL")" \
+		"20|10|2" "$stage: alert_failure_rate(): the sessions without a policy domain, and their 2 reporters"
+	same "a policy without a policy domain, $stage"
+done
+
 # an administrator starting over: TRUNCATE ... CASCADE takes every report and
 # rollup (failure_fact with the tables, the other rollups by the trigger)
 out=$(q "SET client_min_messages = warning; TRUNCATE tlsrpt.report CASCADE")

@@ -20,11 +20,14 @@
 --
 -- Two functions name their argument like one of their result columns
 -- (reports), which PL/pgSQL does not allow: their body goes into a PL/pgSQL
--- function of the ids (latest_rows_of, sts_history_rows_of), and they call it.
+-- function of the ids (latest_rows_of, sts_history_rows_of), which they
+-- call, and the views call it directly (the SQL function around it would be
+-- planned at every query again).
 DO $migrate$
 DECLARE
     f record;
     head constant text := E'#variable_conflict use_column\n';
+    path constant text := current_setting('search_path');
 BEGIN
     FOR f IN
         SELECT p.proname, pg_get_function_arguments(p.oid) AS args, pg_get_function_result(p.oid) AS result,
@@ -60,5 +63,17 @@ BEGIN
                            head || E'BEGIN\n    RETURN QUERY' || f.body || E';\nEND\n');
         END IF;
     END LOOP;
+    PERFORM set_config('search_path', 'pg_catalog', true); -- every name qualified in the definitions
+    FOR f IN
+        SELECT c.oid::regclass AS view, pg_get_viewdef(c.oid) AS def
+        FROM pg_class c
+        WHERE c.relnamespace = 'tlsrpt'::regnamespace AND c.relkind = 'v'
+          AND pg_get_viewdef(c.oid) ~ 'tlsrpt\.(latest_rows|sts_history_rows)\('
+        ORDER BY 1
+    LOOP
+        EXECUTE format('CREATE OR REPLACE VIEW %s AS %s', f.view,
+                       regexp_replace(f.def, 'tlsrpt\.(latest_rows|sts_history_rows)\(', 'tlsrpt.\1_of(', 'g'));
+    END LOOP;
+    PERFORM set_config('search_path', path, true);
 END
 $migrate$;
