@@ -7,7 +7,8 @@
 -- (at a million reports, 7 days: 7,000 rows, 20 of the 35 ms) and were
 -- thrown away for every domain under the threshold, nearly all of them.
 -- Here the sums come first; the reporters are counted for the domains over
--- the threshold only, from the same rows (read once).
+-- the threshold only, from the same rows read again for those domains (10,000
+-- domains, 7 days: 98 -> 65 ms).
 --
 -- And host_report is false, not NULL, for a policy without a policy domain
 -- in the plain views (found by the test of the above).
@@ -61,7 +62,7 @@ CREATE OR REPLACE FUNCTION tlsrpt.alert_failure_rate(threshold numeric DEFAULT 0
 RETURNS TABLE (policy_domain text, successful numeric, failed numeric, failure_rate numeric, reporters bigint)
 LANGUAGE sql STABLE
 AS $$
-    WITH x AS MATERIALIZED (
+    WITH x AS NOT MATERIALIZED ( -- read twice: 70,000 rows kept with their arrays cost more
         SELECT * FROM tlsrpt.domain_rows_since(now() - make_interval(days => alert_failure_rate.days))
     ), over AS (
         SELECT x.policy_domain, sum(x.successful) AS successful, sum(x.failed) AS failed,
