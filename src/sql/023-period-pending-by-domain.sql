@@ -10,7 +10,18 @@
 -- that changed (the period table: 751 ms, 154 with nothing pending). A day a
 -- purge or a shadowed copy touched (rollup_dirty_day) is still taken whole;
 -- on a day with new reports only, only the domains they name: a domain that
--- no pending report names has the rolled-up figures there.
+-- no pending report names has the rolled-up figures there. daily_domain
+-- itself the same way (below).
+
+-- (day, policy domain) of the reports pending (stored since the last
+-- refresh()): where their rows in daily_domain change.
+CREATE VIEW tlsrpt.rollup_pending_pair AS
+SELECT DISTINCT x.day, x.day::timestamp AT TIME ZONE 'UTC' AS day_start, p.policy_domain
+FROM tlsrpt.rollup_pending r
+CROSS JOIN LATERAL (SELECT (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date AS day) x
+JOIN tlsrpt.policy p ON p.report = r.id;
+
+
 CREATE OR REPLACE FUNCTION tlsrpt.domain_period(since timestamptz, until timestamptz, domains text[])
 RETURNS TABLE (policy_domain text, sessions numeric, failed numeric, days bigint, host_report boolean)
 LANGUAGE plpgsql STABLE
@@ -51,12 +62,9 @@ BEGIN
         WHERE d IS NOT NULL AND d <> ALL (hosts)
     ), changed AS (
         -- (day, domain) of the pending reports, in the window, on a day no purge touched
-        SELECT DISTINCT x.day, x.day::timestamp AT TIME ZONE 'UTC' AS day_start, p.policy_domain
-        FROM tlsrpt.rollup_pending r
-        CROSS JOIN LATERAL (SELECT (coalesce(r.date_start, r.date_end, r.received_at) AT TIME ZONE 'UTC')::date AS day) x
-        JOIN tlsrpt.policy p ON p.report = r.id
-        WHERE p.policy_domain IS NOT NULL AND x.day <> ALL (dirty)
-          AND x.day::timestamp AT TIME ZONE 'UTC' BETWEEN since AND until
+        SELECT c.day, c.day_start, c.policy_domain
+        FROM tlsrpt.rollup_pending_pair c
+        WHERE c.policy_domain IS NOT NULL AND c.day <> ALL (dirty) AND c.day_start BETWEEN since AND until
     ), parts AS (
         -- the rolled-up sums: the last row up to until, less what came
         -- before the first from since
@@ -106,3 +114,72 @@ BEGIN
     HAVING sum(r.days) > 0;
 END
 $fn$;
+
+-- daily_domain: a day with new reports only was computed again
+-- for every domain (its rolled-up rows and the new reports' rows, grouped);
+-- now only for the (day, policy domain) pairs the new reports name. A day a
+-- purge or a shadowed copy touched is computed from the tables, whole, as
+-- before. The rows are the same (tests/rollup-t.sh: daily_domain_plain).
+CREATE OR REPLACE VIEW tlsrpt.daily_domain AS
+-- the days rolled up, a domain that is no host domain: its one row
+SELECT t.day, t.day_start, t.policy_domain, t.successful, t.failed, t.sessions,
+       round(t.failed / nullif(t.sessions, 0), 4) AS failure_rate,
+       cardinality(t.reporter_names)::bigint AS reporters, t.reporter_names, t.reports,
+       false AS host_report
+FROM tlsrpt.rollup_daily_domain_total t
+WHERE t.auth_only = (SELECT tlsrpt.authenticated_only())
+  AND t.day NOT IN (SELECT day FROM tlsrpt.rollup_dirty_day)
+  AND NOT EXISTS (SELECT FROM tlsrpt.rollup_pending_pair c
+                  WHERE c.day_start = t.day_start AND c.policy_domain = t.policy_domain)
+  AND NOT (t.policy_domain IS NULL
+           AND t.day IN (SELECT c.day FROM tlsrpt.rollup_pending_pair c WHERE c.policy_domain IS NULL))
+  AND NOT coalesce(t.policy_domain IN (SELECT tlsrpt.host_domain_now()), false)
+UNION ALL
+-- the days rolled up, a host domain: its sts reports, and its host reports apart
+SELECT d.day, d.day_start, d.policy_domain, d.successful, d.failed, d.sessions,
+       round(d.failed / nullif(d.sessions, 0), 4),
+       cardinality(d.reporter_names)::bigint, d.reporter_names, d.reports,
+       NOT d.has_sts
+FROM tlsrpt.rollup_daily_domain d
+WHERE d.auth_only = (SELECT tlsrpt.authenticated_only())
+  AND d.day NOT IN (SELECT day FROM tlsrpt.rollup_dirty_day)
+  AND NOT EXISTS (SELECT FROM tlsrpt.rollup_pending_pair c
+                  WHERE c.day_start = d.day_start AND c.policy_domain = d.policy_domain)
+  AND d.policy_domain IN (SELECT tlsrpt.host_domain_now())  -- a join from the few host domains
+UNION ALL
+-- a day a purge touched, and a (day, domain) with something pending, grouped as before
+SELECT x.day, x.day_start, x.policy_domain,
+       sum(x.successful), sum(x.failed), sum(x.sessions),
+       round(sum(x.failed) / nullif(sum(x.sessions), 0), 4),
+       (SELECT count(DISTINCT o) FROM unnest(tlsrpt.array_concat(x.reporter_names)) AS o),
+       coalesce((SELECT array_agg(DISTINCT o) FROM unnest(tlsrpt.array_concat(x.reporter_names)) AS o), '{}'),
+       sum(x.reports)::bigint,
+       x.host_report
+FROM (SELECT y.day, y.day::timestamp AT TIME ZONE 'UTC' AS day_start, y.policy_domain, y.successful, y.failed,
+             y.sessions, y.reporter_names, y.reports,
+             coalesce(NOT y.has_sts AND y.policy_domain IN (SELECT tlsrpt.host_domain_now()), false) AS host_report
+      FROM (-- a day a purge or a shadowed copy touched: from the tables
+            SELECT * FROM tlsrpt.daily_domain_rows(ARRAY(SELECT day FROM tlsrpt.rollup_dirty_day),
+                                                   (SELECT tlsrpt.authenticated_only()))
+            WHERE EXISTS (SELECT FROM tlsrpt.rollup_dirty_day)
+            UNION ALL
+            -- a (day, domain) with new reports: its rollup rows as they are ...
+            SELECT d.day, d.policy_domain, d.has_sts, d.successful, d.failed, d.sessions, d.reporter_names, d.reports
+            FROM tlsrpt.rollup_pending_pair c
+            JOIN tlsrpt.rollup_daily_domain d ON d.day_start = c.day_start AND d.policy_domain = c.policy_domain
+            WHERE d.auth_only = (SELECT tlsrpt.authenticated_only())
+              AND d.day NOT IN (SELECT day FROM tlsrpt.rollup_dirty_day)
+            UNION ALL
+            SELECT d.day, d.policy_domain, d.has_sts, d.successful, d.failed, d.sessions, d.reporter_names, d.reports
+            FROM tlsrpt.rollup_daily_domain d
+            WHERE d.auth_only = (SELECT tlsrpt.authenticated_only())
+              AND d.policy_domain IS NULL
+              AND d.day IN (SELECT c.day FROM tlsrpt.rollup_pending_pair c WHERE c.policy_domain IS NULL)
+              AND d.day NOT IN (SELECT day FROM tlsrpt.rollup_dirty_day)
+            UNION ALL
+            -- ... and the new reports' rows
+            SELECT n.* FROM tlsrpt.daily_domain_rows_of(ARRAY(SELECT id FROM tlsrpt.rollup_pending),
+                                                        (SELECT tlsrpt.authenticated_only())) AS n
+            WHERE n.day NOT IN (SELECT day FROM tlsrpt.rollup_dirty_day)
+              AND EXISTS (SELECT FROM tlsrpt.rollup_pending)) y) x
+GROUP BY x.day, x.day_start, x.policy_domain, x.host_report;
