@@ -270,6 +270,12 @@ is "$(q "SELECT organization_name || '|' || reason || '|' || first_day || '|' ||
 	"Wrong Sender|not published|$(vday 9)|$W_EXP" "drift: the reporter applying another policy than the published one"
 is "$(q "SELECT organization_name || '|' || reason FROM tlsrpt.sts_policy_drift WHERE policy_domain = 'drift.example'")" \
 	"Stale Sender|not published" "drift: one published policy is every domain's"
+# --summary: Wrong Sender's failures of days 1 and 2 (7 each) came under its
+# testing policy, stale since day 9; Right Sender applied the published one
+ingest_noin -d "$conn" --summary --domain pub.example
+expect_quiet "--summary --domain pub.example, with a published policy"
+like "$(tr -s ' \n' '  ' <"$W/out")" "validation-failure: 14 failed sessions MX: mx\.pub\.example \(14\) stale: 14 of them under a stale MTA-STS policy: mode testing, max_age 3600, not the published policy fix:" \
+	"--summary: the failures under a policy other than the published one, counted and named"
 ingest_noin -d "$conn" --init-db -o "published_sts_policy="
 is "$rc" 0 "--init-db without published_sts_policy"
 is "$(q "SELECT count(*) FROM tlsrpt.published_sts_policy")/$(q "SELECT count(*) FROM tlsrpt.sts_policy_drift WHERE policy_domain = 'pub.example'")" \
