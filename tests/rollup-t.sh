@@ -366,6 +366,27 @@ for stage in pending "after refresh()"; do
 	same "a policy without a policy domain, $stage"
 done
 
+# reports without an organization name: one rolled up, one pending on the
+# same day (reporter_daily_total, migration 24: the rolled-up total of that
+# (day, reporter) plus the pending report)
+noorg() {
+	printf '{"contact-info":"tls@noorg.example","report-id":"noorg-%s",
+	  "date-range":{"start-datetime":"%sT00:00:00Z","end-datetime":"%sT23:59:59Z"},
+	  "policies":[{"policy":{"policy-type":"sts","policy-domain":"noorg.example","policy-string":["version: STSv1","mode: enforce","mx: mx.noorg.example","max_age: 86400"]},
+	    "summary":{"total-successful-session-count":10,"total-failure-session-count":1},
+	    "failure-details":[{"result-type":"certificate-expired","sending-mta-ip":"192.0.2.8",
+	      "receiving-mx-hostname":"mx.noorg.example","failed-session-count":1}]}]}' "$1" "$y" "$y" >"$W/more/noorg-$1.json"
+	ok "a report without an organization name ($1)" "$BIN" -d "$conn" "$W/more/noorg-$1.json"
+}
+noorg 1
+q "SELECT tlsrpt.refresh()" >/dev/null
+noorg 2
+is "$(q "SELECT reports FROM tlsrpt.reporter_daily_total WHERE organization_name IS NULL AND day = '$y'")" 2 \
+	"pending: reporter_daily_total, no organization name: the rolled-up report and the pending one"
+same "a report without an organization name, pending beside a rolled-up one"
+q "SELECT tlsrpt.refresh()" >/dev/null
+same "reports without an organization name, after refresh()"
+
 # an administrator starting over: TRUNCATE ... CASCADE takes every report and
 # rollup (failure_fact with the tables, the other rollups by the trigger)
 out=$(q "SET client_min_messages = warning; TRUNCATE tlsrpt.report CASCADE")
