@@ -121,7 +121,7 @@ report() {
 	local d
 	# days before the moment of the check, not before NOW: the alerts compare
 	# with the server's now(), and a run across midnight shifted them a day
-	d=$(date -u -d "@$(($(date -u +%s) - $1 * 86400))" +%F)
+	d=$(NOW=$(date -u +%s) vday "$1")
 	printf '{"organization-name":"Old Mail","report-id":"%s","date-range":{"start-datetime":"%sT00:00:00Z","end-datetime":"%sT23:59:59Z"},"policies":[{"policy":{"policy-type":"sts","policy-domain":"late.example"},"summary":{"total-successful-session-count":0,"total-failure-session-count":10},"failure-details":[{"result-type":"certificate-expired","receiving-mx-hostname":"mx.late.example","failed-session-count":10}]}]}\n' \
 		"$2" "$d" "$d" >"$W/$2.json"
 	"$BIN" -d "$BF" "$W/$2.json" >/dev/null
